@@ -1,0 +1,391 @@
+"""The papermill runner: execute the numbered notebooks in order, checked before and after.
+
+``python -m e2s_utils.run`` (also ``e2s reproduce``) runs every ``notebooks/NN_topic.ipynb`` in
+order into the executed-copies folder (never over a source notebook). Before running it checks every
+``-p name value`` against the notebooks' ``parameters`` cells and refuses unknown names (papermill
+itself only warns). It sweeps the extraction notebook over the registry's models, one executed copy
+per model. Afterwards it verifies that every code cell ran, and it prints a closing table. A failing
+notebook stops the sequence with a non-zero exit naming the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from e2s_utils import config, paths, provenance
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_([a-z0-9_]+)\.ipynb$")
+#: The notebook swept over models, and the parameter that selects the model.
+SWEEP_NOTEBOOK = "20_extract"
+SWEEP_PARAMETER = "model"
+
+
+class RunnerError(RuntimeError):
+    """A problem found before or after executing a notebook."""
+
+
+@dataclass
+class Job:
+    """One executed copy to produce: a source notebook and its parameters."""
+
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return self.output.stem
+
+
+@dataclass
+class JobResult:
+    """What happened to one job."""
+
+    label: str
+    status: str
+    seconds: float
+    figures: int = 0
+    message: str = ""
+    output: Path | None = None
+
+
+@dataclass
+class RunSummary:
+    """All job results of a runner invocation."""
+
+    results: list[JobResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.results)
+
+    def table(self) -> str:
+        """The closing table: notebook, status, wall time, figures written."""
+        rows = [("notebook", "status", "wall time", "figures")]
+        rows += [(r.label, r.status, f"{r.seconds:8.1f} s", str(r.figures)) for r in self.results]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        total = sum(r.seconds for r in self.results)
+        lines.append(f"total wall time {total:.1f} s")
+        return "\n".join(lines)
+
+
+def list_notebooks(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
+    """The numbered source notebooks, in order.
+
+    Raises:
+        RunnerError: if a notebook in the folder does not follow the ``NN_topic.ipynb`` pattern.
+    """
+    found = sorted(p for p in notebooks_dir.glob("*.ipynb"))
+    bad = [p.name for p in found if not NOTEBOOK_PATTERN.match(p.name)]
+    if bad:
+        raise RunnerError(f"notebooks not named NN_topic.ipynb in {notebooks_dir}: {bad}")
+    return found
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """Names and default values of a notebook's ``parameters`` cell.
+
+    Raises:
+        RunnerError: if the notebook has no cell tagged ``parameters`` or more than one.
+    """
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise RunnerError(
+            f"{path.name} must have exactly one cell tagged 'parameters', has {len(cells)}"
+        )
+    source = "".join(cells[0]["source"])
+    params: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            params[node.target.id] = ast.literal_eval(node.value) if node.value else None
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    params[target.id] = ast.literal_eval(node.value)
+    return params
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-p`` value as a Python literal, falling back to the plain string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def sweep_models(profile: config.Profile) -> list[str]:
+    """The models the extraction notebook is swept over: the profile's foundation models and baselines."""
+    return list(profile.models) + list(profile.baselines)
+
+
+def plan(
+    profile_name: str,
+    *,
+    only: list[str] | None = None,
+    start_from: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    notebooks_dir: Path = paths.NOTEBOOKS_DIR,
+    executed_dir: Path | None = None,
+) -> list[Job]:
+    """Build and check the jobs of a run, before anything executes.
+
+    Args:
+        profile_name: the profile every notebook runs in.
+        only: notebook stems or their two-digit numbers to run (default: all).
+        start_from: run from this notebook (stem or number) onwards.
+        overrides: ``-p`` parameters; each must be declared by at least one selected notebook and
+            goes to every selected notebook that declares it.
+        notebooks_dir: where the source notebooks are.
+        executed_dir: where executed copies go (default :func:`e2s_utils.paths.executed_dir`).
+
+    Raises:
+        RunnerError: for an unknown notebook selection or an unknown parameter name.
+    """
+    overrides = dict(overrides or {})
+    executed_dir = (executed_dir or paths.executed_dir()) / profile_name
+    sources = list_notebooks(notebooks_dir)
+    if not sources:
+        raise RunnerError(f"no notebooks found in {notebooks_dir}")
+
+    def matches(path: Path, key: str) -> bool:
+        return path.stem == key or path.stem.split("_", 1)[0] == key or path.name == key
+
+    for key in (only or []) + ([start_from] if start_from else []):
+        if not any(matches(p, key) for p in sources):
+            raise RunnerError(
+                f"no notebook {key!r}; choose from {[p.stem for p in sources]} (or their numbers)"
+            )
+    if start_from:
+        first = next(i for i, p in enumerate(sources) if matches(p, start_from))
+        sources = sources[first:]
+    if only:
+        sources = [p for p in sources if any(matches(p, k) for k in only)]
+
+    declared = {p: notebook_parameters(p) for p in sources}
+    for path, params in declared.items():
+        if "profile" not in params:
+            raise RunnerError(f"{path.name}: the parameters cell has no 'profile' parameter")
+    unknown = [k for k in overrides if not any(k in params for params in declared.values())]
+    if unknown:
+        known = sorted({k for params in declared.values() for k in params})
+        raise RunnerError(
+            f"unknown parameter(s) {unknown} for notebooks {[p.stem for p in sources]}; "
+            f"declared parameters are {known}"
+        )
+    profile = config.get_profile(
+        profile_name, **{k: v for k, v in overrides.items() if k in config.Profile.__annotations__}
+    )
+    jobs: list[Job] = []
+    for path, params in declared.items():
+        base = {"profile": profile_name, **{k: v for k, v in overrides.items() if k in params}}
+        if path.stem == SWEEP_NOTEBOOK and SWEEP_PARAMETER not in overrides:
+            for model in sweep_models(profile):
+                out = executed_dir / f"{path.stem}__{model}.ipynb"
+                jobs.append(Job(path, out, {**base, SWEEP_PARAMETER: model}))
+        else:
+            jobs.append(Job(path, executed_dir / path.name, base))
+    for job in jobs:
+        if job.output.resolve() == job.source.resolve():
+            raise RunnerError(f"refusing to write over the source notebook {job.source}")
+    return jobs
+
+
+def verify_executed(path: Path) -> None:
+    """Check that every code cell of an executed notebook ran.
+
+    Raises:
+        RunnerError: naming the first code cell without an execution count.
+    """
+    nb = json.loads(path.read_text())
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code" or not "".join(cell["source"]).strip():
+            continue
+        if cell.get("execution_count") is None:
+            raise RunnerError(f"{path.name}: code cell {index} never executed")
+
+
+def _figures_by(notebook: str) -> int:
+    manifest = provenance.read_manifest()
+    return sum(1 for entry in manifest.values() if entry.get("notebook") == notebook)
+
+
+def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = False) -> RunSummary:
+    """Execute the jobs in order with papermill; stop at the first failure."""
+    import papermill as pm
+
+    summary = RunSummary()
+    for job in jobs:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        print(f"==> {job.label}  {json.dumps(job.parameters)}", flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(job.source),
+                str(job.output),
+                parameters=job.parameters,
+                kernel_name="python3",
+                cwd=str(job.output.parent),
+                execution_timeout=profile.cell_timeout_s,
+                progress_bar=False,
+                log_output=log_output,
+                report_mode=False,
+            )
+            verify_executed(job.output)
+        except Exception as err:  # noqa: BLE001 - reported with the notebook and cell, then exit 1
+            seconds = time.perf_counter() - start
+            summary.results.append(
+                JobResult(job.label, "FAILED", seconds, message=_describe_failure(job, err))
+            )
+            return summary
+        seconds = time.perf_counter() - start
+        summary.results.append(
+            JobResult(job.label, "ok", seconds, _figures_by(job.source.stem), output=job.output)
+        )
+    return summary
+
+
+def _describe_failure(job: Job, err: Exception) -> str:
+    ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    where = "before any cell ran"
+    located = _locate_failed_cell(job.output)
+    if located is not None:
+        index, first_line = located
+        where = f"cell {index} ({first_line!r})"
+    return f"{job.label} failed at {where}: {ename}: {evalue} (executed copy: {job.output})"
+
+
+def _locate_failed_cell(path: Path) -> tuple[int, str] | None:
+    """The failing cell's index in the *source* notebook and its first line.
+
+    The executed copy holds cells the source does not (papermill's injected parameters and its
+    error banners); they are left out so the index points into the source notebook.
+    """
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return None
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    source_cells = [c for c in cells if not added & set(c.get("metadata", {}).get("tags", []))]
+    for index, cell in enumerate(source_cells):
+        failed = cell.get("metadata", {}).get("papermill", {}).get("status") == "failed"
+        if failed or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            lines = "".join(cell["source"]).strip().splitlines()
+            return index, (lines[0][:60] if lines else "")
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The runner's command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="e2s reproduce",
+        description="Run the study's notebooks in order with papermill (executed copies go to "
+        "<output_root>/executed/<profile>/).",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=config.PROFILE_NAMES,
+        default=None,
+        help="default: E2S_PROFILE, else 'full' when E2S_DATA_DIR is set, else 'demo'",
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NB", help="run only these notebooks (stem or NN)"
+    )
+    parser.add_argument("--from", dest="start_from", metavar="NB", help="start at this notebook")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a notebook parameter (repeatable)",
+    )
+    parser.add_argument("--log-output", action="store_true", help="stream cell output to the log")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check and list the jobs, run nothing"
+    )
+    parser.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=paths.NOTEBOOKS_DIR,
+        help="folder of the source notebooks (default: the repository's)",
+    )
+    parser.add_argument(
+        "--executed-dir",
+        type=Path,
+        default=None,
+        help="folder of executed copies (default: <output_root>/executed)",
+    )
+    return parser  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m e2s_utils.run`` and ``e2s reproduce``."""
+    args = build_parser().parse_args(argv)
+    overrides = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        profile_name = args.profile or config.default_profile_name()
+        profile = config.get_profile(
+            profile_name,
+            **{k: v for k, v in overrides.items() if k in config.Profile.__annotations__},
+        )
+        jobs = plan(
+            profile_name,
+            only=args.only,
+            start_from=args.start_from,
+            overrides=overrides,
+            notebooks_dir=args.notebooks_dir,
+            executed_dir=args.executed_dir,
+        )
+    except (RunnerError, config.ConfigError) as err:
+        print(f"e2s reproduce: {err}", file=sys.stderr)
+        return 2
+    if profile.synthetic:
+        print(f"profile '{profile_name}': SYNTHETIC data in the real format and randomly "
+              "initialised models; every figure says so. Set E2S_DATA_DIR and E2S_WEIGHTS_DIR "
+              "and use --profile full for the paper's setting.")  # fmt: skip
+    else:
+        print(f"profile '{profile_name}': real data from {paths.data_dir()}")
+    print(f"{len(jobs)} notebook run(s); executed copies in {jobs[0].output.parent}")
+    if args.dry_run:
+        for job in jobs:
+            print(f"  {job.label}: {json.dumps(job.parameters)}")
+        return 0
+    summary = execute(jobs, profile, log_output=args.log_output)
+    print()
+    print(summary.table())
+    failed = [r for r in summary.results if r.status != "ok"]
+    if failed:
+        print(f"\nFAILED: {failed[0].message}", file=sys.stderr)
+        return 1
+    complete = not (args.only or args.start_from or args.parameter)
+    if complete and args.notebooks_dir.resolve() == paths.NOTEBOOKS_DIR.resolve():
+        _record_complete_run(summary, profile_name)
+    return 0
+
+
+def _record_complete_run(summary: RunSummary, profile_name: str) -> None:
+    """After a complete run: record wall times; refresh the README when figures/ is the repo's."""
+    from e2s_utils import report
+
+    rows = [{"notebook": r.label, "seconds": round(r.seconds, 1), "figures and tables": r.figures}
+            for r in summary.results]  # fmt: skip
+    report.write_run_times(rows, profile_name)
+    if paths.figures_dir().resolve() == (paths.REPO_ROOT / "figures").resolve():
+        if report.update_readme():
+            print("README.md results section updated from this run's artifacts")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
