@@ -1,0 +1,265 @@
+"""Downstream task labels in the NeuCo-Bench layout: one ``<task>__<type>.csv`` per task.
+
+Each file has an ``id`` and a ``label`` column (extra columns are tolerated); rows with an empty
+label are skipped; ids are normalised (surrounding whitespace and a trailing ``.zarr.zip`` are
+removed) so that they match the embedding ids. The type suffix decides the task kind:
+``regr`` / ``regression`` / ``reg`` mean regression, ``cls`` / ``classification`` mean
+classification (NeuCo-Bench itself rejects ``reg``; the dataset card spells one file that way).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from e2s_utils.data.reader import DataError
+
+TaskKind = Literal["regression", "classification"]
+
+SUFFIX_KINDS: dict[str, TaskKind] = {
+    "regr": "regression",
+    "regression": "regression",
+    "reg": "regression",
+    "cls": "classification",
+    "classification": "classification",
+}
+"""File type suffix -> task kind."""
+
+TASK_TYPES: dict[str, str] = {
+    "biomass_mean": "regr",
+    "biomass_std": "regr",
+    "crops": "regr",
+    "landcover_aggriculture": "regr",
+    "landcover_forest": "regr",
+    "clouds_reg": "regr",
+    "heatisland_mean": "regr",
+    "heatisland_std": "regr",
+    "nodata": "regr",
+    "random_reg": "regr",
+    "random_cls": "cls",
+}
+"""The eleven SSL4EO-S12-downstream tasks -> the file type suffix used when writing them."""
+
+CHALLENGE_EXCLUDED: tuple[str, ...] = ("clouds_reg", "nodata")
+"""Tasks the challenge ranking left out (cloud cover and no-data fraction)."""
+
+
+class LabelError(DataError):
+    """A label file or folder that cannot be read as NeuCo-Bench task labels (a ``DataError``)."""
+
+
+@dataclass
+class LabelTask:
+    """One downstream task.
+
+    Attributes:
+        name: task name (the file stem before ``__``).
+        kind: ``regression`` or ``classification``.
+        labels: float labels indexed by normalised sample id (index name ``id``, series name = task).
+    """
+
+    name: str
+    kind: TaskKind
+    labels: pd.Series
+
+    def __len__(self) -> int:
+        """Number of labelled samples."""
+        return len(self.labels)
+
+
+def normalize_id(value: str) -> str:
+    """Normalise one sample id: strip whitespace and a trailing ``.zarr.zip`` (or ``.zarr``).
+
+    Args:
+        value: the id as written in a file.
+
+    Returns:
+        The bare id.
+    """
+    value = str(value).strip()
+    for suffix in (".zarr.zip", ".zarr"):
+        if value.endswith(suffix):
+            value = value[: -len(suffix)]
+            break
+    return value
+
+
+def normalize_ids(values: list[str] | pd.Index | pd.Series | np.ndarray) -> list[str]:
+    """Normalise many sample ids (see :func:`normalize_id`)."""
+    return [normalize_id(v) for v in values]
+
+
+def parse_task_filename(path: Path) -> tuple[str, TaskKind]:
+    """Split ``<task>__<type>.csv`` into the task name and its kind.
+
+    Args:
+        path: the label file.
+
+    Returns:
+        ``(name, kind)``.
+
+    Raises:
+        LabelError: the name has no ``__`` or an unknown type suffix.
+    """
+    stem = Path(path).name.removesuffix(".csv")
+    if "__" not in stem:
+        raise LabelError(
+            f"label file {path} is not named '<task>__<type>.csv'; rename it, e.g. "
+            f"'{stem}__regr.csv' or '{stem}__cls.csv'"
+        )
+    name, suffix = stem.rsplit("__", 1)
+    kind = SUFFIX_KINDS.get(suffix.lower())
+    if kind is None or not name:
+        raise LabelError(
+            f"label file {path} has an unknown type suffix {suffix!r}; use one of "
+            f"{sorted(SUFFIX_KINDS)} (regr/regression/reg: regression, cls/classification: "
+            "classification)"
+        )
+    return name, kind
+
+
+def read_task(path: Path) -> LabelTask:
+    """Read one label file.
+
+    Args:
+        path: ``<task>__<type>.csv`` with ``id`` and ``label`` columns (extra columns ignored).
+
+    Returns:
+        The task, rows with an empty label skipped, ids normalised, in file order.
+
+    Raises:
+        LabelError: missing columns, a non-numeric label, or a duplicated id.
+    """
+    path = Path(path)
+    name, kind = parse_task_filename(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        raise LabelError(f"cannot parse label file {path}: {err}") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in ("id", "label") if c not in frame.columns]
+    if missing:
+        raise LabelError(
+            f"label file {path} lacks column(s) {missing} (found {list(frame.columns)}); "
+            "a label file needs an 'id' and a 'label' column"
+        )
+    raw = frame["label"].str.strip()
+    keep = raw != ""
+    raw = raw[keep]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & ~raw.str.lower().isin(["nan"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        bad_id = frame["id"][keep].iloc[row]
+        raise LabelError(
+            f"label file {path}: label {raw.iloc[row]!r} of id {bad_id!r} is not a number; "
+            "labels must be floats (leave the cell empty to skip a sample)"
+        )
+    values = values[~values.isna()]
+    ids = normalize_ids(frame["id"][values.index])
+    if any(i == "" for i in ids):
+        raise LabelError(f"label file {path} has a row with an empty id; remove it")
+    series = pd.Series(values.to_numpy(dtype=np.float64), index=pd.Index(ids, name="id"), name=name)
+    dup = series.index[series.index.duplicated()].unique()
+    if len(dup):
+        raise LabelError(
+            f"label file {path} lists {len(dup)} id(s) more than once (first: {dup[0]!r}); "
+            "keep one label per id"
+        )
+    return LabelTask(name=name, kind=kind, labels=series)
+
+
+def load_tasks(labels_dir: Path, task_filter: list[str] | None = None) -> dict[str, LabelTask]:
+    """Load every ``<task>__<type>.csv`` of a labels folder.
+
+    Args:
+        labels_dir: the folder (e.g. ``<dataset root>/labels``).
+        task_filter: task names to keep (``None``: all).
+
+    Returns:
+        Tasks by name, sorted by name.
+
+    Raises:
+        LabelError: no such folder, no label files, two files for one task, a filter naming a
+            task that is not there, or any problem of :func:`read_task`.
+    """
+    labels_dir = Path(labels_dir)
+    if not labels_dir.is_dir():
+        raise LabelError(
+            f"labels folder {labels_dir} does not exist; point to the dataset's 'labels' folder "
+            "(or generate the synthetic dataset first)"
+        )
+    files = sorted(labels_dir.glob("*.csv"))
+    if not files:
+        raise LabelError(f"labels folder {labels_dir} holds no '<task>__<type>.csv' file")
+    tasks: dict[str, LabelTask] = {}
+    sources: dict[str, Path] = {}
+    wanted = None if task_filter is None else set(task_filter)
+    for path in files:
+        name, _ = parse_task_filename(path)
+        if wanted is not None and name not in wanted:
+            continue
+        if name in sources:
+            raise LabelError(
+                f"task {name!r} has two label files, {sources[name].name} and {path.name}, "
+                f"in {labels_dir}; keep one"
+            )
+        sources[name] = path
+        tasks[name] = read_task(path)
+    if wanted is not None:
+        absent = sorted(wanted - set(tasks))
+        if absent:
+            available = sorted(parse_task_filename(p)[0] for p in files)
+            raise LabelError(f"task(s) {absent} not found in {labels_dir}; available: {available}")
+    return dict(sorted(tasks.items()))
+
+
+def write_task(labels_dir: Path, name: str, kind: TaskKind, series: pd.Series) -> Path:
+    """Write one task as ``<labels_dir>/<name>__<suffix>.csv`` (atomically).
+
+    The suffix is the task's entry of :data:`TASK_TYPES`, else ``regr`` / ``cls`` by kind. NaN
+    labels are written as empty cells (readers skip them).
+
+    Args:
+        labels_dir: destination folder (created if missing).
+        name: task name.
+        kind: ``regression`` or ``classification``.
+        series: labels indexed by sample id.
+
+    Returns:
+        The written file.
+
+    Raises:
+        LabelError: unknown kind, or a kind that contradicts the task's known type.
+    """
+    if kind not in ("regression", "classification"):
+        raise LabelError(
+            f"task {name!r}: kind must be 'regression' or 'classification', not {kind!r}"
+        )
+    default = "regr" if kind == "regression" else "cls"
+    suffix = TASK_TYPES.get(name, default)
+    if SUFFIX_KINDS[suffix] != kind:
+        raise LabelError(
+            f"task {name!r} is a {SUFFIX_KINDS[suffix]} task in SSL4EO-S12-downstream, not {kind}"
+        )
+    labels_dir = Path(labels_dir)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(
+        {"id": normalize_ids(series.index), "label": pd.to_numeric(series).to_numpy(np.float64)}
+    )
+    path = labels_dir / f"{name}__{suffix}.csv"
+    fd, tmp = tempfile.mkstemp(dir=labels_dir, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            frame.to_csv(handle, index=False, float_format="%.10g")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
