@@ -1,0 +1,178 @@
+"""``e2s weights``: which official checkpoints the study expects, where they come from, what is here.
+
+Usage::
+
+    e2s weights                       # list expected files, sources and what E2S_WEIGHTS_DIR holds
+    e2s weights --dir PATH            # inspect another folder
+    e2s weights --hash                # also compute sha256 of present files (slow for GB files)
+    e2s weights --download dofa croma # fetch official files into the folder (network needed)
+
+Each foundation model loads one file under its official name from ``E2S_WEIGHTS_DIR`` (see
+``e2s_utils.models.registry.checkpoint_path``). Downloading is a convenience only: the files come
+from their authors' releases, are written atomically (``<name>.part`` then rename) and their
+sha256 is printed so it can be recorded. Nothing in the package downloads on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2s_utils import paths
+from e2s_utils.models.common import sha256_file
+from e2s_utils.models.registry import CheckpointInfo, get_spec, list_models
+
+
+@dataclass(frozen=True)
+class WeightStatus:
+    """One model's expected checkpoint and what the folder holds."""
+
+    model: str
+    info: CheckpointInfo
+    path: Path | None
+    present: bool
+    size_bytes: int | None
+    sha256: str | None
+
+    @property
+    def pinned_match(self) -> bool | None:
+        """Whether the file's sha256 equals the pinned digest (``None`` when unknown)."""
+        if self.sha256 is None or self.info.sha256 is None:
+            return None
+        return self.sha256 == self.info.sha256
+
+
+def status(
+    weights_dir: Path | None = None, *, compute_hash: bool = False, models: Iterable[str] = ()
+) -> list[WeightStatus]:
+    """Expected checkpoints of the foundation models and their presence in a folder.
+
+    Args:
+        weights_dir: folder to inspect (default ``E2S_WEIGHTS_DIR``; ``None`` if unset).
+        compute_hash: compute each present file's sha256.
+        models: restrict to these models (default: every foundation model with a checkpoint).
+    """
+    folder = Path(weights_dir) if weights_dir is not None else paths.weights_dir()
+    names = list(models) or list_models("foundation")
+    rows = []
+    for name in names:
+        info = get_spec(name).checkpoint
+        if info is None:
+            continue
+        path = folder / info.filename if folder is not None else None
+        present = path is not None and path.is_file()
+        rows.append(
+            WeightStatus(
+                model=name,
+                info=info,
+                path=path,
+                present=present,
+                size_bytes=path.stat().st_size if present and path else None,
+                sha256=sha256_file(path) if present and path and compute_hash else None,
+            )
+        )
+    return rows
+
+
+def format_status(rows: list[WeightStatus], folder: Path | None) -> str:
+    """Human-readable listing of :func:`status` rows."""
+    where = str(folder) if folder is not None else "(E2S_WEIGHTS_DIR not set: random init)"
+    lines = [f"weights folder: {where}", ""]
+    for r in rows:
+        if r.present:
+            size = f"{(r.size_bytes or 0) / 1e6:,.0f} MB"
+            digest = f"sha256:{r.sha256}" if r.sha256 else "(sha256 with --hash)"
+            check = {True: " [matches pinned digest]", False: " [DIFFERS from pinned digest]"}
+            state = f"present, {size}, {digest}{check.get(r.pinned_match, '')}"
+        else:
+            state = "missing"
+        approx = f", about {r.info.size_mb:,.0f} MB" if r.info.size_mb else ""
+        lines += [
+            f"{r.model}: {r.info.filename}  [{state}]",
+            f"    source: {r.info.source}",
+            f"    url:    {r.info.url}{approx}",
+            f"    layout: {r.info.layout}",
+        ]
+    return "\n".join(lines)
+
+
+def download(
+    models: Iterable[str], weights_dir: Path, *, overwrite: bool = False, progress: bool = True
+) -> list[Path]:
+    """Download official checkpoints into ``weights_dir`` (needs network; tests never call it).
+
+    Each file is streamed to ``<name>.part`` and renamed when complete, so an interrupted
+    download never leaves a truncated file under the official name. Prints each sha256.
+
+    Args:
+        models: model names (foundation models with a checkpoint).
+        weights_dir: destination folder (created if needed).
+        overwrite: replace files already present.
+        progress: show a tqdm progress bar per file.
+
+    Returns:
+        Paths of the files now present.
+    """
+    from tqdm.auto import tqdm
+
+    weights_dir = Path(weights_dir)
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in models:
+        info = get_spec(name).checkpoint
+        if info is None:
+            raise ValueError(f"model {name!r} has no official checkpoint")
+        target = weights_dir / info.filename
+        if target.is_file() and not overwrite:
+            done.append(target)
+            continue
+        part = target.with_name(target.name + ".part")
+        request = urllib.request.Request(info.url, headers={"User-Agent": "e2s-weights"})
+        with urllib.request.urlopen(request) as response, open(part, "wb") as fh:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=info.filename, disable=not progress
+            ) as bar:
+                while block := response.read(1 << 20):
+                    fh.write(block)
+                    bar.update(len(block))
+        os.replace(part, target)
+        print(f"{info.filename}: sha256:{sha256_file(target)}")
+        done.append(target)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``e2s weights``."""
+    parser = argparse.ArgumentParser(prog="e2s weights", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="weights folder (default E2S_WEIGHTS_DIR)"
+    )
+    parser.add_argument("--hash", action="store_true", help="compute sha256 of present files")
+    parser.add_argument(
+        "--download",
+        nargs="*",
+        metavar="MODEL",
+        default=None,
+        help="download these models' files (none named: all missing ones); needs network",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    folder = args.dir if args.dir is not None else paths.weights_dir()
+    if args.download is not None:
+        if folder is None:
+            parser.error("--download needs --dir or E2S_WEIGHTS_DIR")
+        names = args.download or [r.model for r in status(folder) if not r.present]
+        download(names, folder, progress=not args.no_progress)
+    rows = status(folder, compute_hash=args.hash)
+    print(format_status(rows, folder))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
