@@ -18,17 +18,21 @@ RUN_TIMES = "run_times"
 
 #: (artifact stem, heading) of the tables shown, in order; missing ones are skipped.
 TABLES: tuple[tuple[str, str], ...] = (
-    ("ablation_table1", "Table 1: single models, fusions and baselines"),
-    ("fusion_summary", "Fusion: best checkpoints"),
-    ("long_training_summary", "Long training: the double-descent check"),
-    ("data_summary", "Dataset"),
+    ("table1_ablation", "Table 1: single models, fusions and baselines (mean ± std over seeds)"),
+    ("fusion_summary", "Fusion compressor: reference checkpoints"),
+    ("long_training_curve", "Long training: validation MSE and Q̄ at log-spaced checkpoints"),
 )
 #: (artifact stem, caption) of the figures shown, in order; missing ones are skipped.
 FIGURES: tuple[tuple[str, str], ...] = (
-    ("fusion_q_and_mse_vs_epoch", "Q-bar and validation MSE over training (the paper's Figure 1)"),
-    ("ablation_heatmap", "Per-task quality, coloured by Z (the paper's Figure 3)"),
-    ("long_training_curve", "Long training: validation MSE and Q-bar on a log epoch axis"),
-    ("data_seasons_true_colour", "A cube's four seasons in true colour"),
+    ("fusion_q_mse_curve", "Q̄ and validation MSE over training (the paper's Figure 1)"),
+    ("fusion_q_vs_mse", "Q̄ against validation MSE"),
+    (
+        "ablation_heatmap",
+        "Per-task quality, coloured by Z, annotated with Q (the paper's Figure 3)",
+    ),
+    ("long_training", "Long training: validation MSE and Q̄ on a log epoch axis"),
+    ("data_seasons", "A synthetic cube's four seasons"),
+    ("data_real_vs_synthetic", "Real BigEarthNet patches beside synthetic ones"),
 )
 
 

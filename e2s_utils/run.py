@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import re
 import sys
 import time
@@ -220,9 +221,24 @@ def _figures_by(notebook: str) -> int:
     return sum(1 for entry in manifest.values() if entry.get("notebook") == notebook)
 
 
+class _KnownParametersFilter(logging.Filter):
+    """Drop papermill's "Passed unknown parameter" warning: :func:`plan` has checked every name.
+
+    papermill cannot parse union annotations such as ``str | None`` in a parameters cell, so it
+    would warn about every parameter of every notebook.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passed unknown parameter" not in record.getMessage()
+
+
 def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = False) -> RunSummary:
     """Execute the jobs in order with papermill; stop at the first failure."""
     import papermill as pm
+
+    papermill_logger = logging.getLogger("papermill")
+    if not any(isinstance(f, _KnownParametersFilter) for f in papermill_logger.filters):
+        papermill_logger.addFilter(_KnownParametersFilter())
 
     summary = RunSummary()
     for job in jobs:
