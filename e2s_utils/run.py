@@ -216,9 +216,15 @@ def verify_executed(path: Path) -> None:
             raise RunnerError(f"{path.name}: code cell {index} never executed")
 
 
-def _figures_by(notebook: str) -> int:
-    manifest = provenance.read_manifest()
-    return sum(1 for entry in manifest.values() if entry.get("notebook") == notebook)
+def _artifacts_written_since(start: float) -> int:
+    """How many figures and tables of the manifest were (re)written since ``start`` (epoch s)."""
+    folder = paths.figures_dir()
+    count = 0
+    for entry in provenance.read_manifest(folder).values():
+        files = [folder / name for name in entry.get("files", {})]
+        if files and all(f.exists() and f.stat().st_mtime >= start for f in files):
+            count += 1
+    return count
 
 
 class _KnownParametersFilter(logging.Filter):
@@ -244,7 +250,7 @@ def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = Fals
     for job in jobs:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         print(f"==> {job.label}  {json.dumps(job.parameters)}", flush=True)
-        start = time.perf_counter()
+        start, wall_start = time.perf_counter(), time.time() - 0.05  # coarse fs clocks
         try:
             pm.execute_notebook(
                 str(job.source),
@@ -266,7 +272,7 @@ def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = Fals
             return summary
         seconds = time.perf_counter() - start
         summary.results.append(
-            JobResult(job.label, "ok", seconds, _figures_by(job.source.stem), output=job.output)
+            JobResult(job.label, "ok", seconds, _artifacts_written_since(wall_start), job.output)
         )
     return summary
 

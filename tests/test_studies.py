@@ -164,8 +164,14 @@ def test_ablation_runs_restricted_models() -> None:
 
 
 def test_settings_from_profile_and_stores_needed() -> None:
-    s = studies.AblationSettings.from_profile(PROFILES["demo"])
-    assert (s.epochs, s.seeds, s.checkpoint_every, s.size) == (60, 3, 20, "tiny")
+    demo = PROFILES["demo"]
+    s = studies.AblationSettings.from_profile(demo)
+    assert (s.epochs, s.seeds, s.checkpoint_every, s.size) == (
+        demo.ablation_epochs,
+        3,
+        demo.ablation_checkpoint_every,
+        "tiny",
+    )
     assert s.seed_list == [1337, 1338, 1339]
     needed = s.stores_needed()
     assert ("prithvi", "as_published_code") in needed and ("rcf", "as_intended") in needed
