@@ -707,11 +707,15 @@ def run_dir_for(
 
 
 def read_history(run_dir: Path) -> pd.DataFrame:
-    """The run's ``history.csv`` (empty frame when absent)."""
+    """The run's ``history.csv`` (empty frame when absent), every float read back exactly.
+
+    pandas' default float parser may change the last digit of a 17-digit value; the round-trip
+    parser keeps a resumed run's history identical to an uninterrupted one.
+    """
     path = Path(run_dir) / "history.csv"
     if not path.exists():
         return pd.DataFrame()
-    return pd.read_csv(path)
+    return pd.read_csv(path, float_precision="round_trip")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -891,7 +895,7 @@ def train(
             bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val:.4g}")
     finally:
         bar.close()
-    return history
+    return read_history(run_dir)
 
 
 def _ckpt_common(
