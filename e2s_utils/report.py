@@ -84,7 +84,11 @@ def results_markdown(figures_dir: Path | None = None) -> str:
             lines += [f"**{caption}**", "", f"![{caption}]({rel})", ""]
     times = figures_dir / f"{RUN_TIMES}.md"
     if times.exists():
-        lines += ["#### Wall time per notebook", "", times.read_text().strip(), ""]
+        lines += ["#### Wall time per notebook of the run that wrote this section", "",
+                  "Stages resume from what earlier runs left in `outputs/`, so a rerun is "
+                  "faster than a cold one; cold-run timings are in "
+                  "[benchmarks/results/end_to_end_demo.md](benchmarks/results/end_to_end_demo.md).",
+                  "", times.read_text().strip(), ""]  # fmt: skip
     return "\n".join(lines).strip() + "\n"
 
 

@@ -161,11 +161,11 @@ def test_report_rewrites_only_the_marked_section(tmp_path: Path) -> None:
     report.write_run_times([{"notebook": "10_x", "seconds": 12.5, "figures and tables": 2}],
                            "demo", out_dir=figures)  # fmt: skip
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nintro\n\n{report.START}\nold\n{report.END}\n\nafter\n")
+    readme.write_text(f"# Title\n\nintro\n\n{report.START}\nSTALE-RESULTS\n{report.END}\n\nafter\n")
     assert report.update_readme(readme, figures)
     text = readme.read_text()
     assert text.startswith("# Title\n\nintro") and text.endswith("after\n")
-    assert "old" not in text and "| 1 |" in text and "10_x" in text and "12.5" in text
+    assert "STALE-RESULTS" not in text and "| 1 |" in text and "10_x" in text and "12.5" in text
     assert not report.update_readme(readme, figures)
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
