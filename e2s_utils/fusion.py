@@ -48,6 +48,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from e2s_utils.provenance import atomic_write_bytes
+
 if TYPE_CHECKING:
     from e2s_utils.data.labels import LabelTask
     from e2s_utils.evaluate import EvalResult
@@ -566,15 +568,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, text.encode())
 
 
 def _rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
