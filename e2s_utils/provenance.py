@@ -8,6 +8,7 @@ every file written. No timestamps anywhere, so an unchanged rerun leaves every f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ def git_state(repo: Path = paths.REPO_ROOT) -> dict[str, Any]:
         return {"sha": None, "dirty": None}
 
 
+@functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages that shape the study's numbers."""
     out: dict[str, str | None] = {"python": platform.python_version()}

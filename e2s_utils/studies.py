@@ -29,8 +29,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from e2s_utils.config import BASELINES, FOUNDATION_MODELS
+from e2s_utils.provenance import atomic_write_bytes
 
 if TYPE_CHECKING:
     from e2s_utils.config import Profile, RunContext
@@ -89,15 +88,8 @@ def config_hash(obj: Mapping[str, Any]) -> str:
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(obj, sort_keys=True, indent=1, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(obj, sort_keys=True, indent=1, default=_json_default) + "\n"
+    atomic_write_bytes(path, text.encode())
 
 
 def _json_default(value: Any) -> Any:

@@ -9,8 +9,6 @@ classification (NeuCo-Bench itself rejects ``reg``; the dataset card spells one 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from e2s_utils.data.reader import DataError
+from e2s_utils.provenance import atomic_write_bytes
 
 TaskKind = Literal["regression", "classification"]
 
@@ -254,12 +253,6 @@ def write_task(labels_dir: Path, name: str, kind: TaskKind, series: pd.Series) -
         {"id": normalize_ids(series.index), "label": pd.to_numeric(series).to_numpy(np.float64)}
     )
     path = labels_dir / f"{name}__{suffix}.csv"
-    fd, tmp = tempfile.mkstemp(dir=labels_dir, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False, float_format="%.10g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    atomic_write_bytes(path, text.encode())
     return path
