@@ -21,10 +21,14 @@ The paper's method as its public code runs it (SPEC section 2):
 
 Every run lives in a run directory holding ``manifest.json`` (the config hash and the data's
 fingerprint: a run refuses to continue on anything else), ``history.csv`` (one row per epoch,
-epoch 0 being the untrained model), ``checkpoints/epoch_XXXXX.pt`` (model, optimiser, scheduler,
-every RNG state and the epoch, written atomically) and ``best_val.pt`` (the model with the lowest
-validation MSE so far). An interrupted run resumes from its latest checkpoint to a bit-identical
-result on the same device.
+epoch 0 being the untrained model), ``checkpoints/epoch_XXXXX.pt`` (the model's weights at each
+scheduled epoch: what the probes evaluate), ``resume.pt`` (the training state at the latest
+scheduled epoch: model, optimiser, scheduler, every RNG state; one file, rewritten) and
+``best_val.pt`` (the model with the lowest validation MSE up to the latest scheduled epoch; held
+in memory between scheduled epochs), all written atomically. Keeping
+the optimiser state once rather than in every snapshot makes a run a third of the size on disk. An
+interrupted run resumes from ``resume.pt`` to a bit-identical result on the same device; a
+finished run deletes it (its final snapshot and full history mark it finished).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import json
 import math
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -81,7 +86,7 @@ PAPER_SHAPES: dict[str, tuple[int, int]] = {
 Setting = Literal["transductive", "inductive"]
 Probe = Literal["linear", "ridge"]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 _EVAL_BATCH = 512
 
 
@@ -523,6 +528,22 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def make_optimizer(
+    model: nn.Module, config: FusionConfig, device: str | torch.device, *, fused: bool | None = None
+) -> torch.optim.AdamW:
+    """The compressor's AdamW (the config's lr and weight decay).
+
+    ``fused`` (default: on CPU and CUDA) selects torch's fused kernel, one pass over each parameter
+    instead of a Python loop of element-wise operations: the same update rule, several times faster
+    per step (``benchmarks/results/fusion_training.md``).
+    """
+    if fused is None:
+        fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
+    )
+
+
 def reconstruction_losses(
     model: FusionCompressor,
     recon: torch.Tensor,
@@ -562,6 +583,13 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as a RuntimeError
+        Path(tmp).unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise FusionError(
+            f"could not write {path} ({free:.0f} MiB free on that disk): {err}. Free space, or "
+            "point E2S_OUTPUT_DIR at a larger disk, and rerun: training resumes from resume.pt"
+        ) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -610,6 +638,11 @@ def _set_rng_state(
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def resume_path(run_dir: Path) -> Path:
+    """``run_dir/resume.pt``: the full training state at the latest scheduled epoch."""
+    return Path(run_dir) / "resume.pt"
 
 
 def checkpoint_path(run_dir: Path, epoch: int) -> Path:
@@ -750,11 +783,12 @@ def train(
 
     Epoch 0 is the untrained model (its checkpoint is written before the first step). After every
     epoch the validation MSE is computed (eval mode); ``best_val.pt`` keeps the model with the
-    lowest one. Shuffling uses a dedicated ``torch.Generator`` seeded from ``config.seed`` (the
+    lowest one, written at the scheduled epochs (so it never runs ahead of ``resume.pt``). The
+    optimiser is AdamW with the fused kernel on CPU and CUDA. Shuffling uses a dedicated ``torch.Generator`` seeded from ``config.seed`` (the
     role of a DataLoader generator); dropout uses the global torch generator, seeded likewise.
-    Every checkpoint stores model, optimiser, scheduler, all RNG states (torch, CUDA, NumPy,
-    Python, the shuffling generator) and the epoch, so a resumed run is bit-identical to an
-    uninterrupted one on the same device.
+    Each scheduled epoch writes a weights-only snapshot and rewrites ``resume.pt`` with model,
+    optimiser, scheduler, all RNG states (torch, CUDA, NumPy, Python, the shuffling generator) and
+    the epoch, so a resumed run is bit-identical to an uninterrupted one on the same device.
 
     Args:
         config: the run's configuration.
@@ -800,9 +834,7 @@ def train(
     x_val = None if val_data is None else torch.from_numpy(val_data.flat(config.models)).to(dev)
 
     model = build_model(config, train_data.shapes).to(dev)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer = make_optimizer(model, config, dev)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=config.milestone_steps(steps_per_epoch), gamma=config.gamma
     )
@@ -810,12 +842,16 @@ def train(
     val_cols = ["val_mse"] + [f"val_mse_{m}" for m in config.models]
 
     history = read_history(run_dir)
-    ckpts = [(e, p) for e, p in list_checkpoints(run_dir) if e <= config.epochs]
-    if ckpts:
-        start_epoch, path = ckpts[-1]
+    path = resume_path(run_dir)
+    if _finished(run_dir, config, history):
+        return history
+    if path.is_file():
         ckpt = load_checkpoint(path, map_location=dev)
-        if ckpt["config_hash"] != config.hash():
-            raise FusionError(f"checkpoint {path} belongs to another configuration; delete it")
+        if ckpt["config_hash"] != config.hash() or "optimizer" not in ckpt:
+            raise FusionError(
+                f"{path} is not this configuration's training state; delete the run directory"
+            )
+        start_epoch = int(ckpt["epoch"])
         model.load_state_dict(ckpt["model"], strict=True)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -841,10 +877,11 @@ def train(
         row = {"epoch": 0, "train_loss": math.nan, "val_mse": val,
                **{f"val_mse_{m}": v for m, v in per.items()}, "lr": config.lr}  # fmt: skip
         history = pd.DataFrame([row], columns=["epoch", "train_loss", *val_cols, "lr"])
-        _save_best(run_dir, model, config, train_data, 0, val)
+        _atomic_torch_save(_best_state(model, config, train_data, 0, val), run_dir / "best_val.pt")
         _save_checkpoint(run_dir, 0, model, optimizer, scheduler, shuffle, dev, config, train_data)
         _atomic_text(run_dir / "history.csv", history.to_csv(index=False))
 
+    best: dict[str, Any] | None = None  # the best model since the last scheduled epoch
     bar = tqdm(
         total=config.epochs, initial=start_epoch, disable=not progress, desc="fusion", unit="epoch"
     )
@@ -879,8 +916,12 @@ def train(
             best_so_far = history["val_mse"].min(skipna=True)
             history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
             if math.isfinite(val) and not (val >= best_so_far):
-                _save_best(run_dir, model, config, train_data, epoch, val)
+                best = _best_state(model, config, train_data, epoch, val)
             if epoch in schedule:
+                # best_val.pt moves with the resume state, so both always describe the same epochs
+                if best is not None:
+                    _atomic_torch_save(best, Path(run_dir) / "best_val.pt")
+                    best = None
                 _save_checkpoint(
                     run_dir, epoch, model, optimizer, scheduler, shuffle, dev, config, train_data
                 )
@@ -889,7 +930,19 @@ def train(
             bar.set_postfix(loss=f"{train_loss:.4g}", val=f"{val:.4g}")
     finally:
         bar.close()
-    return read_history(run_dir)
+    history = read_history(run_dir)
+    if _finished(run_dir, config, history):
+        path.unlink(missing_ok=True)  # a finished run needs no optimiser state
+    return history
+
+
+def _finished(run_dir: Path, config: FusionConfig, history: pd.DataFrame) -> bool:
+    """Whether the run's final snapshot and every history row up to the last epoch are on disk."""
+    return (
+        checkpoint_path(run_dir, config.epochs).is_file()
+        and len(history) == config.epochs + 1
+        and int(history["epoch"].iloc[-1]) == config.epochs
+    )
 
 
 def _ckpt_common(
@@ -918,23 +971,22 @@ def _save_checkpoint(
     data: FusionData,
 ) -> None:
     ckpt = _ckpt_common(model, config, data, epoch)
+    _atomic_torch_save(ckpt, checkpoint_path(run_dir, epoch))
+    # the snapshot first: a crash in between resumes from the previous state and rewrites it
     ckpt["optimizer"] = optimizer.state_dict()
     ckpt["scheduler"] = scheduler.state_dict()
     ckpt["rng"] = _rng_state(shuffle, device)
-    _atomic_torch_save(ckpt, checkpoint_path(run_dir, epoch))
+    _atomic_torch_save(ckpt, resume_path(run_dir))
 
 
-def _save_best(
-    run_dir: Path,
-    model: FusionCompressor,
-    config: FusionConfig,
-    data: FusionData,
-    epoch: int,
-    val: float,
-) -> None:
+def _best_state(
+    model: FusionCompressor, config: FusionConfig, data: FusionData, epoch: int, val: float
+) -> dict[str, Any]:
+    """A weights-only checkpoint of the model as it is now (tensors copied), with its val MSE."""
     ckpt = _ckpt_common(model, config, data, epoch)
+    ckpt["model"] = {k: v.clone() for k, v in ckpt["model"].items()}
     ckpt["val_mse"] = float(val)
-    _atomic_torch_save(ckpt, Path(run_dir) / "best_val.pt")
+    return ckpt
 
 
 # --------------------------------------------------------------------------------------------------

@@ -80,11 +80,11 @@ def test_build_leaves_global_rng_untouched() -> None:
 
 
 def test_tiny_sizes_declared() -> None:
-    # tiny = the same architectures at ~192-d, <= 12 blocks; CROMA at 120 px
+    # tiny = the same architectures at 192-d, 4 blocks (the demo's cost); CROMA at 120 px
     for name in FOUNDATION:
         for preset in PRESETS:
             arch = get_spec(name).architectures[(preset, "tiny")]
-            assert arch.embed_dim == 192 and arch.depth <= 12
+            assert arch.embed_dim == 192 and arch.depth == 4
             micro = get_spec(name).architectures[(preset, "micro")]
             assert micro.embed_dim == 64 and micro.depth == 2
     assert get_spec("croma").architectures[("as_intended", "tiny")].input_size == 120

@@ -83,7 +83,7 @@ def test_official_layout_loads_strictly_and_changes_embedding(name: str, tmp_pat
 
 @pytest.mark.parametrize("name", ["copernicusfm", "dofa", "croma", "prithvi", "scalemae"])
 def test_wrong_size_checkpoint_fails_loudly(name: str, tmp_path: Path) -> None:
-    """A bigger network's checkpoint (tiny: 192-d, 12 blocks) into the micro network."""
+    """A bigger network's checkpoint (tiny: 192-d, 4 blocks) into the micro network."""
     big = build_extractor(name, size="tiny", seed=1)
     path = write(name, tmp_path, official_layout(name, big.net) if name != "prithvi" else
                  {f"encoder.{k}": v for k, v in big.net.state_dict().items()})  # fmt: skip

@@ -14,7 +14,7 @@ Public API::
 Presets: ``as_intended`` (default; the paper's text: S2 L2A, correct bands, real weights) and
 ``as_published_code`` (what the public code ran: L1C inputs, random ViT-B/16 Prithvi and
 Scale-MAE, Prithvi bands off by one). Sizes: ``full`` (the paper's networks), ``tiny``
-(192-d, at most 12 blocks) and ``micro`` (64-d, 2 blocks, small inputs) for the demo and smoke
+(192-d, 4 blocks) and ``micro`` (64-d, 2 blocks, small inputs) for the demo and smoke
 profiles. Checkpoints load strictly from ``E2S_WEIGHTS_DIR`` under their official file names
 (see ``e2s weights``); anything that does not match key for key raises
 :class:`CheckpointError` listing the missing and unexpected keys.

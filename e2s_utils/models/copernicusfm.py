@@ -46,7 +46,7 @@ LAYERNORM_EPS: float = 1e-6
 
 ARCH: dict[str, ArchConfig] = {
     "full": ArchConfig(768, 12, 12, 16, 224, "ViT-B/16 (torchgeo copernicusfm_base)"),
-    "tiny": ArchConfig(192, 12, 3, 16, 224, "ViT-Ti/16-sized Copernicus-FM"),
+    "tiny": ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Copernicus-FM"),
     "micro": ArchConfig(64, 2, 4, 16, 64, "2-block 64-d Copernicus-FM for smoke tests"),
 }
 

@@ -58,7 +58,7 @@ SUBMODULES: tuple[str, ...] = (
 
 ARCH: dict[str, ArchConfig] = {
     "full": ArchConfig(1024, 24, 16, 8, 264, "CROMA-L (torchgeo croma_large) at 264 px"),
-    "tiny": ArchConfig(192, 12, 16, 8, 120, "192-d CROMA at its pretraining size, 120 px"),
+    "tiny": ArchConfig(192, 4, 16, 8, 120, "4-block 192-d CROMA at its pretraining size, 120 px"),
     "micro": ArchConfig(64, 2, 16, 8, 64, "2-block 64-d CROMA at 64 px for smoke tests"),
 }
 

@@ -53,7 +53,7 @@ S1_WAVELENGTHS_UM: tuple[float, float] = (B.S1_WAVELENGTH_UM_DOFA, B.S1_WAVELENG
 
 ARCH: dict[str, ArchConfig] = {
     "full": ArchConfig(768, 12, 12, 16, 224, "ViT-B/16 (torchgeo dofa_base_patch16_224)"),
-    "tiny": ArchConfig(192, 12, 3, 16, 224, "ViT-Ti/16-sized DOFA"),
+    "tiny": ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width DOFA"),
     "micro": ArchConfig(64, 2, 4, 16, 64, "2-block 64-d DOFA for smoke tests"),
 }
 

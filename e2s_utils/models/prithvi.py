@@ -58,7 +58,7 @@ ARCH: dict[tuple[str, str], ArchConfig] = {
     ),
 }
 for _p in PRESETS:
-    ARCH[(_p, "tiny")] = ArchConfig(192, 12, 3, 16, 224, "ViT-Ti/16-sized Prithvi, 4 frames")
+    ARCH[(_p, "tiny")] = ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Prithvi, 4 frames")
     ARCH[(_p, "micro")] = ArchConfig(64, 2, 4, 16, 64, "2-block 64-d Prithvi, 4 frames, 64 px")
 
 #: Pixels per side fed to the network (the position table is interpolated to it).

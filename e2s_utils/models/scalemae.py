@@ -62,7 +62,7 @@ ARCH: dict[tuple[str, str], ArchConfig] = {
     ),
 }
 for _p in ("as_intended", "as_published_code"):
-    ARCH[(_p, "tiny")] = ArchConfig(192, 12, 3, 16, 224, "ViT-Ti/16-sized Scale-MAE")
+    ARCH[(_p, "tiny")] = ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Scale-MAE")
     ARCH[(_p, "micro")] = ArchConfig(64, 2, 4, 16, 64, "2-block 64-d Scale-MAE, 64 px")
 
 ALLOWED_MISSING = ("fc_norm.*", "norm.*", "head.*")
