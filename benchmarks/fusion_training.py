@@ -187,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         "Rates with the fused AdamW (what `fusion.train` uses): one epoch of the paper (8,100 "
         f"eval samples, 253 steps of 32) at the full input takes {_dur(8096 / full_rate)}, the "
         f"paper's 160 epochs {_dur(160 * 8096 / full_rate)} and the long run's 4,800 epochs "
-        f"{_dur(4800 * 8096 / full_rate)} (optimisation only). The demo profile (239 training "
-        "samples, 7 steps of 32 per epoch, 160 epochs) at the tiny input: "
-        f"{_dur(160 * 224 / tiny_rate)} of optimisation.",
+        f"{_dur(4800 * 8096 / full_rate)} (optimisation only). The demo profile "
+        f"({args.eval_n[0]} training samples, {args.eval_n[0] // 32} steps of 32 per epoch, "
+        f"160 epochs) at the tiny input: {_dur(160 * (args.eval_n[0] // 32) * 32 / tiny_rate)} "
+        "of optimisation.",
         "",
         "## Evaluating one checkpoint (embedding + NeuCo-Bench probe over 11 tasks)",
         "",

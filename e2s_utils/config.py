@@ -113,7 +113,7 @@ PROFILES: dict[str, Profile] = {
     "demo": Profile(
         name="demo",
         synthetic=True,
-        n_samples=384,
+        n_samples=320,
         data_seed=0,
         model_size="tiny",
         preset="as_intended",
