@@ -509,6 +509,21 @@ def _record(epoch: int | None, q_bar: float, q_bar_ridge: float | None, val_mse:
     }
 
 
+def checkpoint_file(run_dir: Path, curve: pd.DataFrame, epoch: int) -> Path:
+    """The file an evaluated row of ``epoch`` came from: a snapshot or ``best_val.pt``.
+
+    Uses the table's ``checkpoint`` column (relative to ``run_dir``) when present; otherwise the
+    epoch's snapshot.
+    """
+    from e2s_utils import fusion
+
+    if "checkpoint" in curve.columns:
+        rows = curve[curve["epoch"] == epoch]
+        if not rows.empty:
+            return Path(run_dir) / str(rows["checkpoint"].iloc[0])
+    return fusion.checkpoint_path(run_dir, epoch)
+
+
 def select_checkpoints(curve: pd.DataFrame, tasks: Iterable[str]) -> dict[Selection, dict]:
     """Pick the best-Q̄, best-validation-MSE and last checkpoints of an evaluated run.
 
@@ -667,10 +682,12 @@ def run_unit(
             run_dir, train, inputs.tasks, probes=("linear",), k_folds=settings.k_folds,
             epochs=settings.probe_epochs, device=device, progress=progress,
         )  # fmt: skip
-        selections = select_checkpoints(pd.DataFrame(curve), tasks)
-        # the converged ridge probe beside it, on the chosen checkpoint only (half the cost)
+        curve = pd.DataFrame(curve)
+        selections = select_checkpoints(curve, tasks)
+        # the converged ridge probe beside it, on the chosen checkpoint only (half the cost);
+        # the chosen one may be best_val.pt, whose epoch has no snapshot of its own
         best = selections["best_q"]
-        X = fusion.embed(fusion.checkpoint_path(run_dir, best["epoch"]), train, device=device)
+        X = fusion.embed(checkpoint_file(run_dir, curve, best["epoch"]), train, device=device)
         ridge = _evaluate_matrix(list(train.ids), X, inputs, settings, probes=("ridge",))
         best["q_bar_ridge"], best["q_ridge"] = ridge["q_bar_ridge"], ridge["q_ridge"]
         extra["curve"] = {

@@ -389,6 +389,27 @@ def test_unit_results_hold_curves_and_pca(inputs, tmp_path, monkeypatch) -> None
     assert json.loads(files[0].read_text())["hash"]
 
 
+def test_best_q_at_the_best_val_checkpoint_between_snapshots(inputs, tmp_path, monkeypatch):
+    """The chosen checkpoint may be best_val.pt at an epoch with no snapshot of its own."""
+    vals = iter([5.0, 1.0, 2.0, 3.0, 4.0])  # epochs 0-4: the best validation MSE is at epoch 1
+    monkeypatch.setattr(fusion, "_validate", lambda model, x, w: (v := next(vals), {
+        m: v for m in w}))  # fmt: skip
+    real_evaluate = fusion.evaluate_checkpoints
+
+    def favour_best_val(run_dir, data, tasks, **kw):
+        table = real_evaluate(run_dir, data, tasks, **kw)
+        return table.assign(q_bar=np.where(table["best_val"], 99.0, table["q_bar"]))
+
+    monkeypatch.setattr(fusion, "evaluate_checkpoints", favour_best_val)
+    settings = _small_settings(seeds=1, epochs=4, checkpoint_every=2)
+    run = [r for r in settings.runs() if r.name == "fusion-dofa+croma"][0]
+    unit = studies.run_unit(run, 1337, settings, inputs, tmp_path / "ab")
+    best = unit["selections"]["best_q"]
+    assert best["epoch"] == 1 and best["q_bar"] == 99.0
+    assert 1 not in [e for e, _ in fusion.list_checkpoints(next((tmp_path / "ab").glob("runs/*")))]
+    assert np.isfinite(best["q_bar_ridge"])
+
+
 def test_pca_embed_reconstructs_exactly_with_all_components() -> None:
     rng = np.random.default_rng(0)
     tr = [rng.normal(size=(30, 3, 2)), rng.normal(size=(30, 2, 1)) * 5]

@@ -22,7 +22,7 @@ Four extractors, all cheap at every size and all taking raw cubes like the found
     random 3 x 3 kernels, each giving the mean of its positive and of its negative part, bias
     -1), averaged over the four seasons, then PCA to 1,024 dimensions fitted on the data. The
     ``tiny`` and ``micro`` sizes keep the method and shrink it (input resized to 88 / 66 px,
-    512 / 256 features, PCA to 256 / 32). When fewer samples than components are fitted, the
+    256 / 256 features, PCA to 128 / 32). When fewer samples than components are fitted, the
     extra components are zero (and a warning says so). torchgeo treats ``seed=0`` as "unseeded",
     so the kernels are drawn with ``seed + 1``.
 
@@ -224,7 +224,7 @@ class EngineeredExtractor(Extractor):
 #: Per size: (input pixels per side, RCF features, PCA components).
 RCF_SIZES: dict[str, tuple[int, int, int]] = {
     "full": (264, 4096, 1024),
-    "tiny": (88, 512, 256),
+    "tiny": (88, 256, 128),
     "micro": (66, 256, 32),
 }
 
