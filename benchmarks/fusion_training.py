@@ -8,8 +8,8 @@ Measures, on whatever machine runs it:
 2. the cost of evaluating one checkpoint (embedding plus the linear and ridge probes over 11 tasks)
    at a demo-sized and a larger eval split, and what that makes for every checkpoint of a run.
 
-Usage: ``python benchmarks/fusion_training.py [--device cuda] [--eval-n 239 2000] [--out FILE.md]`` (default
-output ``benchmarks/results/fusion_training.md``).
+Usage: ``python benchmarks/fusion_training.py [--device cuda] [--steps 10] [--eval-n 239 2000]
+[--out FILE.md]`` (default output ``benchmarks/results/fusion_training.md``).
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             else "."
         ),
         "",
-        f"Command: `python benchmarks/fusion_training.py --device {args.device} --eval-n "
+        f"Command: `python benchmarks/fusion_training.py --device {args.device} --steps "
+        f"{args.steps} --eval-n "
         f"{' '.join(map(str, args.eval_n))}`",
         "",
         "## Training (forward + weighted loss + backward + AdamW + scheduler step, fp32)",

@@ -25,10 +25,10 @@ epoch 0 being the untrained model), ``checkpoints/epoch_XXXXX.pt`` (the model's 
 scheduled epoch: what the probes evaluate), ``resume.pt`` (the training state at the latest
 scheduled epoch: model, optimiser, scheduler, every RNG state; one file, rewritten) and
 ``best_val.pt`` (the model with the lowest validation MSE up to the latest scheduled epoch; held
-in memory between scheduled epochs), all written atomically. Keeping
-the optimiser state once rather than in every snapshot makes a run a third of the size on disk. An
-interrupted run resumes from ``resume.pt`` to a bit-identical result on the same device; a
-finished run deletes it (its final snapshot and full history mark it finished).
+in memory between scheduled epochs), all written atomically. Keeping the optimiser state once
+rather than in every snapshot makes a run a third of the size on disk. An interrupted run resumes
+from ``resume.pt`` to a bit-identical result on the same device; a finished run deletes it (its
+final snapshot and full history mark it finished).
 """
 
 from __future__ import annotations
@@ -784,8 +784,9 @@ def train(
     Epoch 0 is the untrained model (its checkpoint is written before the first step). After every
     epoch the validation MSE is computed (eval mode); ``best_val.pt`` keeps the model with the
     lowest one, written at the scheduled epochs (so it never runs ahead of ``resume.pt``). The
-    optimiser is AdamW with the fused kernel on CPU and CUDA. Shuffling uses a dedicated ``torch.Generator`` seeded from ``config.seed`` (the
-    role of a DataLoader generator); dropout uses the global torch generator, seeded likewise.
+    optimiser is :func:`make_optimizer`'s AdamW. Shuffling uses a dedicated ``torch.Generator``
+    seeded from ``config.seed`` (the role of a DataLoader generator); dropout uses the global
+    torch generator, seeded likewise.
     Each scheduled epoch writes a weights-only snapshot and rewrites ``resume.pt`` with model,
     optimiser, scheduler, all RNG states (torch, CUDA, NumPy, Python, the shuffling generator) and
     the epoch, so a resumed run is bit-identical to an uninterrupted one on the same device.
@@ -842,14 +843,15 @@ def train(
     val_cols = ["val_mse"] + [f"val_mse_{m}" for m in config.models]
 
     history = read_history(run_dir)
-    path = resume_path(run_dir)
+    resume_file = resume_path(run_dir)
     if _finished(run_dir, config, history):
         return history
-    if path.is_file():
-        ckpt = load_checkpoint(path, map_location=dev)
+    if resume_file.is_file():
+        ckpt = load_checkpoint(resume_file, map_location=dev)
         if ckpt["config_hash"] != config.hash() or "optimizer" not in ckpt:
             raise FusionError(
-                f"{path} is not this configuration's training state; delete the run directory"
+                f"{resume_file} is not this configuration's training state; delete the run "
+                "directory"
             )
         start_epoch = int(ckpt["epoch"])
         model.load_state_dict(ckpt["model"], strict=True)
@@ -932,7 +934,7 @@ def train(
         bar.close()
     history = read_history(run_dir)
     if _finished(run_dir, config, history):
-        path.unlink(missing_ok=True)  # a finished run needs no optimiser state
+        resume_file.unlink(missing_ok=True)  # a finished run needs no optimiser state
     return history
 
 
