@@ -85,7 +85,8 @@ class BandStats:
 
 
 def _stats(bands: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...]) -> BandStats:
-    assert len(bands) == len(mean) == len(std)
+    if not len(bands) == len(mean) == len(std):
+        raise ValueError(f"{len(bands)} bands but {len(mean)} means and {len(std)} stds")
     return BandStats(dict(zip(bands, mean)), dict(zip(bands, std)))
 
 

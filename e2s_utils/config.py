@@ -1,170 +1,257 @@
-"""Profiles (``smoke``, ``demo``, ``full``) and per-notebook parameter resolution and validation.
+"""Profiles (``smoke``, ``demo``, ``full``): small frozen configurations, one per stage, nested.
 
-A notebook's ``parameters`` cell holds literals only; ``None`` means "take the profile's value".
-The cell after it calls :func:`setup`, which resolves the profile, validates every name and type,
-seeds every generator, picks the device and makes the output folders.
+A :class:`Profile` holds a :class:`DataConfig`, an :class:`ExtractConfig`, the compressor's
+:class:`~e2s_utils.fusion.FusionConfig`, the benchmark :class:`~e2s_utils.evaluate.Protocol`, an
+:class:`AblationConfig` and a :class:`LongConfig`; the studies derive their runs from these objects
+(never from loose fields). Notebooks and the runner speak flat parameter names (papermill passes
+literals); :data:`PARAMETERS` maps each to its place in the profile, and :func:`get_profile`
+applies them with type checks. A notebook's ``parameters`` cell holds literals only; ``None`` means
+"the profile's value". The cell after it calls :func:`setup`, which resolves the profile, validates
+every name and type, seeds every generator, picks the device and makes the output folders.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from e2s_utils import paths
+from e2s_utils.errors import E2SError
+from e2s_utils.evaluate.protocol import PROTOCOL_NAMES, Protocol, get_protocol
+from e2s_utils.fusion.config import FusionConfig
+from e2s_utils.runtime import pick_device, seed_everything
 
 ProfileName = Literal["smoke", "demo", "full"]
 PROFILE_NAMES: tuple[ProfileName, ...] = ("smoke", "demo", "full")
-FOUNDATION_MODELS: tuple[str, ...] = ("copernicusfm", "dofa", "croma", "prithvi", "scalemae")
-BASELINES: tuple[str, ...] = ("engineered", "rcf", "mean_baseline", "random")
+Preset = Literal["as_intended", "as_published_code"]
+Size = Literal["micro", "tiny", "full"]
+Setting = Literal["transductive", "inductive"]
+
+
+class ConfigError(E2SError, ValueError):
+    """A parameter name, type or value that does not fit."""
+
+
+def foundation_models() -> tuple[str, ...]:
+    """The registry's foundation models, in canonical order."""
+    from e2s_utils.models import list_models
+
+    return tuple(list_models("foundation"))
+
+
+def baselines() -> tuple[str, ...]:
+    """The registry's baselines, in canonical order."""
+    from e2s_utils.models import list_models
+
+    return tuple(list_models("baseline"))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The dataset.
+
+    Attributes:
+        synthetic: use the synthetic dataset (the real format) instead of ``E2S_DATA_DIR``.
+        n_samples: synthetic dataset size (ignored on real data).
+        seed: seed of the synthetic generator.
+        setting: ``transductive`` (the paper: train on the probed eval split) or ``inductive``.
+    """
+
+    synthetic: bool
+    n_samples: int
+    seed: int = 0
+    setting: Setting = "transductive"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """The models and how their embeddings are extracted.
+
+    Attributes:
+        size: ``micro`` / ``tiny`` (small configs of the same architectures) or ``full``.
+        preset: the main input-recipe preset (``as_intended``: the paper's text).
+        models: the foundation models extracted and fused (``None``: the registry's).
+        baselines: the baselines extracted beside them (``None``: the registry's).
+        batch_size: cubes per forward pass.
+        num_workers: DataLoader workers.
+    """
+
+    size: Size
+    preset: Preset = "as_intended"
+    models: tuple[str, ...] | None = None
+    baselines: tuple[str, ...] | None = None
+    batch_size: int = 8
+    num_workers: int = 0
+
+    @property
+    def foundation(self) -> tuple[str, ...]:
+        """The foundation models (the registry's when not set)."""
+        return tuple(self.models) if self.models is not None else foundation_models()
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Foundation models, then baselines: what the extraction notebook is swept over."""
+        base = tuple(self.baselines) if self.baselines is not None else baselines()
+        return self.foundation + base
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """The ablation study (Table 1).
+
+    Attributes:
+        seeds: compressor seeds per fusion row (``seed``, ``seed + 1``, ...).
+        epochs: training epochs of each compressor (paper: 160).
+        checkpoint_every: checkpoint (and evaluation) cadence in epochs.
+        pca_components: components of the PCA row (capped by the training samples).
+        include_pca: add PCA of the fused raw embeddings.
+        include_raw: add the raw fused embeddings probed directly.
+        include_presets: add the all-model fusion on the other preset's stores.
+    """
+
+    seeds: int
+    epochs: int
+    checkpoint_every: int
+    pca_components: int = 1024
+    include_pca: bool = True
+    include_raw: bool = True
+    include_presets: bool = True
+
+
+@dataclass(frozen=True)
+class LongConfig:
+    """The long-training (double-descent) study.
+
+    Attributes:
+        epochs: training epochs (about 30x the best-Q̄ epoch: 4,800 at the paper's setting).
+        n_checkpoints: log-spaced checkpoints (epoch 0 and the last included).
+    """
+
+    epochs: int
+    n_checkpoints: int
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Every knob a stage reads; one frozen preset per profile name.
+    """Every knob a stage reads, as one frozen configuration per profile name.
 
     Attributes:
         name: the profile's name.
-        synthetic: use the synthetic dataset (written in the real format) instead of ``E2S_DATA_DIR``.
-        n_samples: synthetic dataset size (ignored on real data; 0 there means "all samples").
-        data_seed: seed of the synthetic generator.
-        model_size: ``micro`` / ``tiny`` (small configs of the same architectures) or ``full``.
-        preset: input recipe preset, ``as_intended`` (the paper's text) or ``as_published_code``.
-        models: the foundation models extracted and fused.
-        baselines: the baselines extracted beside them.
-        extract_batch_size: cubes per forward pass during extraction.
-        num_workers: DataLoader workers.
+        data: the dataset.
+        extract: the models and their extraction.
+        fusion: the compressor (its ``models`` are the profile's foundation models).
+        protocol: the benchmark protocol every evaluation runs under.
+        ablation: the ablation study.
+        long: the long-training study.
+        seed: the global seed (paper: 1337): extraction, compressor, seeding.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda[:i]``.
-        fusion_epochs: compressor training epochs (paper: 160).
-        fusion_batch_size: compressor batch size (paper: 32, drop_last).
-        checkpoint_every: checkpoint cadence in epochs (paper: 5; epoch 0 included).
-        eval_k_folds: NeuCo-Bench folds per task (benchmark default 40).
-        eval_epochs: probe epochs per fold (benchmark default 10).
-        ablation_seeds: compressor seeds per ablation row.
-        ablation_epochs: training epochs of each ablation run.
-        ablation_checkpoint_every: checkpoint cadence of ablation runs.
-        long_epochs: epochs of the long-training (double-descent) run.
-        long_n_checkpoints: log-spaced checkpoints of the long run.
-        seed: global seed (paper: 1337).
         cell_timeout_s: the runner's per-cell timeout.
         progress: show progress bars.
     """
 
     name: ProfileName
-    synthetic: bool
-    n_samples: int
-    data_seed: int
-    model_size: Literal["micro", "tiny", "full"]
-    preset: Literal["as_intended", "as_published_code"]
-    models: tuple[str, ...]
-    baselines: tuple[str, ...]
-    extract_batch_size: int
-    num_workers: int
-    device: str
-    fusion_epochs: int
-    fusion_batch_size: int
-    checkpoint_every: int
-    eval_k_folds: int
-    eval_epochs: int
-    ablation_seeds: int
-    ablation_epochs: int
-    ablation_checkpoint_every: int
-    long_epochs: int
-    long_n_checkpoints: int
-    seed: int
-    cell_timeout_s: int
-    progress: bool = field(default=True)
+    data: DataConfig
+    extract: ExtractConfig
+    fusion: FusionConfig
+    protocol: Protocol
+    ablation: AblationConfig
+    long: LongConfig
+    seed: int = 1337
+    device: str = "auto"
+    cell_timeout_s: int = 3600
+    progress: bool = True
 
 
-PROFILES: dict[str, Profile] = {
-    "smoke": Profile(
-        name="smoke",
-        synthetic=True,
-        n_samples=48,
-        data_seed=0,
-        model_size="micro",
-        preset="as_intended",
-        models=FOUNDATION_MODELS,
-        baselines=BASELINES,
-        extract_batch_size=8,
-        num_workers=0,
-        device="auto",
-        fusion_epochs=4,
-        fusion_batch_size=8,
-        checkpoint_every=2,
-        eval_k_folds=5,
-        eval_epochs=10,
-        ablation_seeds=1,
-        ablation_epochs=2,
-        ablation_checkpoint_every=1,
-        long_epochs=16,
-        long_n_checkpoints=5,
+def _fusion(epochs: int, batch_size: int, checkpoint_every: int) -> FusionConfig:
+    return FusionConfig(
+        models=foundation_models(),
+        epochs=epochs,
+        batch_size=batch_size,
+        checkpoint_every=checkpoint_every,
         seed=1337,
-        cell_timeout_s=600,
-        progress=False,
-    ),
-    "demo": Profile(
-        name="demo",
-        synthetic=True,
-        n_samples=320,
-        data_seed=0,
-        model_size="tiny",
-        preset="as_intended",
-        models=FOUNDATION_MODELS,
-        baselines=BASELINES,
-        extract_batch_size=8,
-        num_workers=0,
-        device="auto",
-        fusion_epochs=160,
-        fusion_batch_size=32,
-        checkpoint_every=10,
-        eval_k_folds=40,
-        eval_epochs=10,
-        ablation_seeds=3,
-        ablation_epochs=16,
-        ablation_checkpoint_every=8,
-        long_epochs=480,
-        long_n_checkpoints=12,
-        seed=1337,
-        cell_timeout_s=3600,
-        progress=True,
-    ),
-    "full": Profile(
-        name="full",
-        synthetic=False,
-        n_samples=0,
-        data_seed=0,
-        model_size="full",
-        preset="as_intended",
-        models=FOUNDATION_MODELS,
-        baselines=BASELINES,
-        extract_batch_size=32,
-        num_workers=8,
-        device="auto",
-        fusion_epochs=160,
-        fusion_batch_size=32,
-        checkpoint_every=5,
-        eval_k_folds=40,
-        eval_epochs=10,
-        ablation_seeds=1,
-        ablation_epochs=160,
-        ablation_checkpoint_every=5,
-        long_epochs=4800,
-        long_n_checkpoints=24,
-        seed=1337,
-        cell_timeout_s=7 * 24 * 3600,
-        progress=True,
-    ),
+    )
+
+
+def _profiles() -> dict[str, Profile]:
+    stream = {"random_stream": "per_fold"}
+    return {
+        "smoke": Profile(
+            name="smoke",
+            data=DataConfig(synthetic=True, n_samples=48),
+            extract=ExtractConfig(size="micro"),
+            fusion=_fusion(epochs=4, batch_size=8, checkpoint_every=2),
+            protocol=get_protocol("neuco_current", k_folds=5, **stream),
+            ablation=AblationConfig(seeds=1, epochs=2, checkpoint_every=1),
+            long=LongConfig(epochs=16, n_checkpoints=5),
+            cell_timeout_s=600,
+            progress=False,
+        ),
+        "demo": Profile(
+            name="demo",
+            data=DataConfig(synthetic=True, n_samples=320),
+            extract=ExtractConfig(size="tiny"),
+            fusion=_fusion(epochs=160, batch_size=32, checkpoint_every=10),
+            protocol=get_protocol("neuco_current", **stream),
+            ablation=AblationConfig(seeds=3, epochs=16, checkpoint_every=8),
+            long=LongConfig(epochs=480, n_checkpoints=12),
+        ),
+        "full": Profile(
+            name="full",
+            data=DataConfig(synthetic=False, n_samples=0),
+            extract=ExtractConfig(size="full", batch_size=32, num_workers=8),
+            fusion=_fusion(epochs=160, batch_size=32, checkpoint_every=5),
+            protocol=get_protocol("paper"),
+            ablation=AblationConfig(seeds=1, epochs=160, checkpoint_every=5),
+            long=LongConfig(epochs=4800, n_checkpoints=24),
+            cell_timeout_s=7 * 24 * 3600,
+        ),
+    }
+
+
+#: Flat parameter name -> (section, field) of the profile; section ``""`` is the profile itself.
+PARAMETERS: dict[str, tuple[str, str]] = {
+    "synthetic": ("data", "synthetic"),
+    "n_samples": ("data", "n_samples"),
+    "data_seed": ("data", "seed"),
+    "setting": ("data", "setting"),
+    "model_size": ("extract", "size"),
+    "preset": ("extract", "preset"),
+    "models": ("extract", "models"),
+    "baselines": ("extract", "baselines"),
+    "extract_batch_size": ("extract", "batch_size"),
+    "num_workers": ("extract", "num_workers"),
+    "fusion_epochs": ("fusion", "epochs"),
+    "fusion_batch_size": ("fusion", "batch_size"),
+    "checkpoint_every": ("fusion", "checkpoint_every"),
+    "protocol": ("protocol", "name"),
+    "eval_k_folds": ("protocol", "k_folds"),
+    "eval_epochs": ("protocol", "epochs"),
+    "ablation_seeds": ("ablation", "seeds"),
+    "ablation_epochs": ("ablation", "epochs"),
+    "ablation_checkpoint_every": ("ablation", "checkpoint_every"),
+    "long_epochs": ("long", "epochs"),
+    "long_n_checkpoints": ("long", "n_checkpoints"),
+    "seed": ("", "seed"),
+    "device": ("", "device"),
+    "cell_timeout_s": ("", "cell_timeout_s"),
+    "progress": ("", "progress"),
+}
+_SECTIONS: dict[str, Any] = {
+    "data": DataConfig,
+    "extract": ExtractConfig,
+    "fusion": FusionConfig,
+    "protocol": Protocol,
+    "ablation": AblationConfig,
+    "long": LongConfig,
+    "": Profile,
 }
 
-#: Parameters a notebook may take beside ``profile`` and the profile's fields, with their types.
+#: Parameters a notebook may take beside the profile's, with their types.
 NOTEBOOK_EXTRAS: dict[str, dict[str, Any]] = {
     "10_data_tour": {},
     "20_extract": {"model": str},
@@ -173,16 +260,22 @@ NOTEBOOK_EXTRAS: dict[str, dict[str, Any]] = {
     "50_long_training": {},
 }
 
+_PROFILES: dict[str, Profile] | None = None
 
-class ConfigError(ValueError):
-    """A parameter name, type or value that does not fit."""
+
+def profiles() -> dict[str, Profile]:
+    """The three presets, built once (they read the registry's model list)."""
+    global _PROFILES
+    if _PROFILES is None:
+        _PROFILES = _profiles()
+    return _PROFILES
 
 
 def default_profile_name() -> ProfileName:
     """``E2S_PROFILE`` if set, else ``full`` when ``E2S_DATA_DIR`` is configured, else ``demo``."""
     env = os.environ.get("E2S_PROFILE", "").strip()
     if env:
-        if env not in PROFILES:
+        if env not in PROFILE_NAMES:
             raise ConfigError(
                 f"E2S_PROFILE={env!r} is not a profile; choose one of {PROFILE_NAMES}"
             )
@@ -190,30 +283,77 @@ def default_profile_name() -> ProfileName:
     return "full" if paths.data_dir() is not None else "demo"
 
 
-def get_profile(name: str | None = None, **overrides: Any) -> Profile:
-    """Return the named profile (``None``: :func:`default_profile_name`) with validated overrides.
-
-    Overrides whose value is ``None`` are ignored (they mean "the profile's value").
+def parameter_type(name: str) -> Any:
+    """The type annotation a flat parameter must fit.
 
     Raises:
-        ConfigError: for an unknown profile, an unknown field or a value of the wrong type.
+        ConfigError: for an unknown parameter.
+    """
+    if name not in PARAMETERS:
+        raise ConfigError(f"unknown parameter {name!r}; known: {sorted(PARAMETERS)}")
+    if name == "protocol":
+        return Literal[PROTOCOL_NAMES]  # type: ignore[valid-type]
+    section, field_name = PARAMETERS[name]
+    return typing.get_type_hints(_SECTIONS[section])[field_name]
+
+
+def get_profile(name: str | None = None, **overrides: Any) -> Profile:
+    """The named profile (``None``: :func:`default_profile_name`) with validated overrides.
+
+    Overrides use the flat names of :data:`PARAMETERS`; ``None`` values are ignored. ``protocol``
+    switches the benchmark preset (the profile's own protocol overrides, e.g. the smoke profile's
+    fewer folds, are kept); ``seed`` also seeds the compressor; ``models`` is also what it fuses.
+
+    Raises:
+        ConfigError: for an unknown profile or parameter, or a value of the wrong type.
     """
     name = default_profile_name() if name is None else name
-    if name not in PROFILES:
+    if name not in PROFILE_NAMES:
         raise ConfigError(f"unknown profile {name!r}; choose one of {PROFILE_NAMES}")
-    base = PROFILES[name]
-    hints = typing.get_type_hints(Profile)
-    changes: dict[str, Any] = {}
+    base = profiles()[name]
+    sections: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     for key, value in overrides.items():
-        if key not in hints:
-            raise ConfigError(f"unknown parameter {key!r}; profile fields are {sorted(hints)}")
+        expected = parameter_type(key)
         if value is None:
             continue
-        if isinstance(value, list):
-            value = tuple(value)
-        check_type(key, value, hints[key])
-        changes[key] = value
-    return dataclasses.replace(base, **changes)
+        value = tuple(value) if isinstance(value, list) else value
+        check_type(key, value, expected)
+        section, field_name = PARAMETERS[key]
+        sections[section][field_name] = value
+    return _apply(base, sections)
+
+
+def _apply(base: Profile, sections: dict[str, dict[str, Any]]) -> Profile:
+    top = dict(sections[""])
+    for section in ("data", "extract", "ablation", "long"):
+        if sections[section]:
+            top[section] = dataclasses.replace(getattr(base, section), **sections[section])
+    proto_changes = dict(sections["protocol"])
+    protocol = base.protocol
+    if "name" in proto_changes:
+        kept = {f: getattr(protocol, f) for f in protocol.overrides}
+        protocol = get_protocol(proto_changes.pop("name"), **kept)
+    top["protocol"] = protocol.with_overrides(**proto_changes)
+    extract = top.get("extract", base.extract)
+    fusion_changes = dict(sections["fusion"])
+    fusion_changes["models"] = extract.foundation
+    fusion_changes["seed"] = top.get("seed", base.seed)
+    if fusion_changes["models"] != base.fusion.models:
+        fusion_changes["loss_weights"] = None  # the registry's weights of the new models
+    top["fusion"] = dataclasses.replace(base.fusion, **fusion_changes)
+    return dataclasses.replace(base, **top)
+
+
+def flat_parameters(profile: Profile) -> dict[str, Any]:
+    """Every flat parameter's resolved value (what provenance records), plus the protocol."""
+    out: dict[str, Any] = {"profile": profile.name}
+    for key, (section, field_name) in PARAMETERS.items():
+        owner = profile if section == "" else getattr(profile, section)
+        out[key] = getattr(owner, field_name)
+    out["protocol"] = profile.protocol.to_dict()
+    out["models"] = list(profile.extract.foundation)
+    out["baselines"] = [m for m in profile.extract.all_models if m not in out["models"]]
+    return out
 
 
 def check_type(name: str, value: Any, expected: Any) -> None:
@@ -246,39 +386,14 @@ def _fits(value: Any, expected: Any) -> bool:
     return isinstance(value, expected)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-
-
-def pick_device(device: str = "auto") -> str:
-    """Resolve ``auto`` to ``cuda`` when a GPU is visible, else ``cpu``; validate anything else."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but no CUDA device is visible; use 'cpu'")
-    torch.device(device)  # raises on a malformed name
-    return device
-
-
 @dataclass
 class RunContext:
-    """What one notebook (or CLI stage) run knows after :func:`setup`.
+    """What one notebook (or command-line stage) run knows after :func:`setup`.
 
     Attributes:
         notebook: the notebook's stem, e.g. ``30_fusion``.
         profile: the resolved profile, overrides applied.
-        params: every resolved parameter (profile fields plus notebook extras), for provenance.
+        params: every resolved parameter (flat names, notebook extras), for provenance.
         device: the torch device string in use.
         out_dir: ``<output_root>/<profile>``, where stages of this profile write.
     """
@@ -288,11 +403,17 @@ class RunContext:
     params: dict[str, Any]
     device: str
     out_dir: Path
+    stamps: list[str] = dataclasses.field(default_factory=list)
+
+    def add_stamp(self, text: str | None) -> None:
+        """Add a line every later figure and table of this run carries (e.g. the split's)."""
+        if text and text not in self.stamps:
+            self.stamps.append(text)
 
     @property
     def data_root(self) -> Path:
         """The dataset root: the synthetic one of this profile, or ``E2S_DATA_DIR``."""
-        if self.profile.synthetic:
+        if self.profile.data.synthetic:
             return self.out_dir / "synthetic"
         root = paths.data_dir()
         if root is None:
@@ -306,13 +427,14 @@ class RunContext:
     def banner(self) -> str | None:
         """The label every figure of a synthetic or randomly initialised run carries."""
         parts = []
-        if self.profile.synthetic:
+        if self.profile.data.synthetic:
             parts.append("SYNTHETIC data")
-        if self.profile.model_size != "full" or paths.weights_dir() is None:
+        if self.profile.extract.size != "full" or paths.weights_dir() is None:
             parts.append("randomly initialised models")
-        if not parts:
-            return None
-        return f"{' + '.join(parts)} (profile '{self.profile.name}') - not the paper's numbers"
+        text = None
+        if parts:
+            text = f"{' + '.join(parts)} (profile '{self.profile.name}') - not the paper's numbers"
+        return "; ".join([t for t in [text, *self.stamps] if t]) or None
 
 
 def setup(notebook: str, profile: str | None = None, **params: Any) -> RunContext:
@@ -321,10 +443,7 @@ def setup(notebook: str, profile: str | None = None, **params: Any) -> RunContex
     Args:
         notebook: the notebook's stem (``NN_topic``).
         profile: the profile name, or ``None`` for :func:`default_profile_name`.
-        **params: the notebook's other parameters; ``None`` means "the profile's value".
-
-    Returns:
-        The run context.
+        **params: the notebook's other parameters (flat names); ``None`` means "the profile's".
 
     Raises:
         ConfigError: for an unknown notebook, parameter name, type or profile.
@@ -340,7 +459,5 @@ def setup(notebook: str, profile: str | None = None, **params: Any) -> RunContex
     seed_everything(prof.seed)
     out_dir = paths.profile_dir(prof.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = {**dataclasses.asdict(prof), **extras}
-    return RunContext(
-        notebook=notebook, profile=prof, params=resolved, device=device, out_dir=out_dir
-    )
+    resolved = {**flat_parameters(prof), **extras}
+    return RunContext(notebook, prof, resolved, device, out_dir)

@@ -8,6 +8,7 @@ Environment variables:
     E2S_WEIGHTS_DIR: folder holding the official checkpoints under their official file names.
     E2S_OUTPUT_DIR: where stages write their artifacts (default ``<repo>/outputs``).
     E2S_FIGURES_DIR: where figures, tables and ``MANIFEST.json`` go (default ``<repo>/figures``).
+    E2S_SPLIT_FILE: a CSV ``id,split`` with the official dev/eval assignment of the dataset.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def data_dir() -> Path | None:
 def weights_dir() -> Path | None:
     """The checkpoint folder from ``E2S_WEIGHTS_DIR``, or ``None`` when it is not configured."""
     return _env_path("E2S_WEIGHTS_DIR")
+
+
+def split_file() -> Path | None:
+    """The official dev/eval split file from ``E2S_SPLIT_FILE``, or ``None``."""
+    return _env_path("E2S_SPLIT_FILE")
 
 
 def output_root() -> Path:

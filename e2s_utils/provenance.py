@@ -9,17 +9,18 @@ every file written. No timestamps anywhere, so an unchanged rerun leaves every f
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import platform
 import subprocess
-import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from e2s_utils import paths
+from e2s_utils.io import atomic_write_bytes, sha256_file
+from e2s_utils.plots.style import STYLE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,13 +30,34 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "MANIFEST.json"
 _VERSIONED_PACKAGES = (
-    "e2s-utils", "torch", "torchvision", "timm", "torchgeo", "terratorch", "numpy", "pandas",
-    "scikit-learn", "matplotlib", "seaborn", "xarray", "zarr", "papermill",
-)  # fmt: skip
+    "e2s-utils",
+    "torch",
+    "torchvision",
+    "timm",
+    "torchgeo",
+    "terratorch",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "xarray",
+    "zarr",
+    "papermill",
+)
+
+
+#: Paths a run itself writes into the repository: changes there do not make the code "dirty".
+RUN_OUTPUTS: tuple[str, ...] = ("figures/", "README.md", "benchmarks/results/end_to_end_demo.md")
 
 
 def git_state(repo: Path = paths.REPO_ROOT) -> dict[str, Any]:
-    """Return ``{"sha": ..., "dirty": ...}`` of the repository (``None`` values outside git)."""
+    """``{"sha": ..., "dirty": ...}`` of the repository (``None`` values outside git).
+
+    ``dirty`` means that tracked files other than the run's own outputs (:data:`RUN_OUTPUTS`:
+    the figures, the README's generated section, the end-to-end record) differ from the commit,
+    i.e. that the code differed from the commit.
+    """
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
@@ -47,9 +69,11 @@ def git_state(repo: Path = paths.REPO_ROOT) -> dict[str, Any]:
             text=True,
             check=True,
         ).stdout
-        return {"sha": sha, "dirty": bool(status.strip())}
     except (OSError, subprocess.CalledProcessError):
         return {"sha": None, "dirty": None}
+    changed = [line[3:].strip().split(" -> ")[-1] for line in status.splitlines() if line.strip()]
+    code = [p for p in changed if not any(p == o or p.startswith(o) for o in RUN_OUTPUTS)]
+    return {"sha": sha, "dirty": bool(code)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,20 +123,7 @@ def record(ctx: RunContext) -> dict[str, Any]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return sha256_file(path)
 
 
 def _update_manifest(out_dir: Path, name: str, entry: dict[str, Any]) -> None:
@@ -135,10 +146,34 @@ def _check_name(name: str) -> None:
         raise ValueError(f"artifact name {name!r} must be a plain file stem such as 'fusion_curve'")
 
 
+@dataclass(frozen=True)
+class SavedFigure:
+    """A figure saved by :func:`save_figure`: its files; a notebook displays it as the saved PNG.
+
+    Attributes:
+        paths: the written files (PNG, PDF).
+    """
+
+    paths: tuple[Path, ...]
+
+    @property
+    def png(self) -> Path:
+        """The PNG file."""
+        return self.paths[0]
+
+    def _repr_png_(self) -> bytes:
+        return self.png.read_bytes()
+
+
 def save_figure(
     fig: Figure, name: str, ctx: RunContext, *, out_dir: Path | None = None
-) -> list[Path]:
+) -> SavedFigure:
     """Save a figure as PNG and PDF with its provenance; stamp it when the run is not the paper's.
+
+    The figure is rendered in the study's style (:data:`e2s_utils.plots.style.STYLE`) and then
+    released (closed if pyplot knew it). The returned object displays as the saved PNG, so a
+    notebook cell ending in ``save_figure(...)`` shows exactly the file that was written, under any
+    matplotlib backend.
 
     Args:
         fig: the matplotlib figure.
@@ -147,9 +182,11 @@ def save_figure(
         out_dir: folder to write to (default :func:`e2s_utils.paths.figures_dir`).
 
     Returns:
-        The written paths (PNG, PDF).
+        The :class:`SavedFigure` (PNG, PDF).
     """
     import io
+
+    import matplotlib
 
     _check_name(name)
     out_dir = out_dir or paths.figures_dir()
@@ -162,17 +199,33 @@ def save_figure(
         "Title": name,
         "Source": f"e2s {ctx.notebook} ({ctx.profile.name})",
     }
-    meta_pdf = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None,
-                "Title": name}  # fmt: skip
+    meta_pdf = {
+        "Creator": None,
+        "Producer": None,
+        "CreationDate": None,
+        "ModDate": None,
+        "Title": name,
+    }
     for ext, meta in (("png", meta_png), ("pdf", meta_pdf)):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
+        with matplotlib.rc_context(STYLE):
+            fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
         path = out_dir / f"{name}.{ext}"
         atomic_write_bytes(path, buf.getvalue())
         written.append(path)
     entry = {"kind": "figure", **record(ctx), "files": {p.name: _sha256(p) for p in written}}
     _update_manifest(out_dir, name, entry)
-    return written
+    _release(fig)
+    return SavedFigure(tuple(written))
+
+
+def _release(fig: Figure) -> None:
+    """Close a figure pyplot knows (figures built by the plots package are not registered)."""
+    import sys
+
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and getattr(fig.canvas, "manager", None) is not None:
+        pyplot.close(fig)
 
 
 def save_table(

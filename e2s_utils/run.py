@@ -1,6 +1,6 @@
 """The papermill runner: execute the numbered notebooks in order, checked before and after.
 
-``python -m e2s_utils.run`` (also ``e2s reproduce``) runs every ``notebooks/NN_topic.ipynb`` in
+``e2s reproduce`` runs every ``notebooks/NN_topic.ipynb`` in
 order into the executed-copies folder (never over a source notebook). Before running it checks every
 ``-p name value`` against the notebooks' ``parameters`` cells and refuses unknown names (papermill
 itself only warns). It sweeps the extraction notebook over the registry's models, one executed copy
@@ -10,18 +10,17 @@ notebook stops the sequence with a non-zero exit naming the notebook and the cel
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import logging
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from e2s_utils import config, paths, provenance
+from e2s_utils.errors import E2SError
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_([a-z0-9_]+)\.ipynb$")
 #: The notebook swept over models, and the parameter that selects the model.
@@ -29,7 +28,7 @@ SWEEP_NOTEBOOK = "20_extract"
 SWEEP_PARAMETER = "model"
 
 
-class RunnerError(RuntimeError):
+class RunnerError(E2SError, RuntimeError):
     """A problem found before or after executing a notebook."""
 
 
@@ -126,8 +125,8 @@ def parse_value(text: str) -> Any:
 
 
 def sweep_models(profile: config.Profile) -> list[str]:
-    """The models the extraction notebook is swept over: the profile's foundation models and baselines."""
-    return list(profile.models) + list(profile.baselines)
+    """The models the extraction notebook is swept over: the profile's models, then baselines."""
+    return list(profile.extract.all_models)
 
 
 def plan(
@@ -185,7 +184,7 @@ def plan(
             f"declared parameters are {known}"
         )
     profile = config.get_profile(
-        profile_name, **{k: v for k, v in overrides.items() if k in config.Profile.__annotations__}
+        profile_name, **{k: v for k, v in overrides.items() if k in config.PARAMETERS}
     )
     jobs: list[Job] = []
     for path, params in declared.items():
@@ -307,107 +306,15 @@ def _locate_failed_cell(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The runner's command-line interface."""
-    parser = argparse.ArgumentParser(
-        prog="e2s reproduce",
-        description="Run the study's notebooks in order with papermill (executed copies go to "
-        "<output_root>/executed/<profile>/).",
-    )
-    parser.add_argument(
-        "--profile",
-        choices=config.PROFILE_NAMES,
-        default=None,
-        help="default: E2S_PROFILE, else 'full' when E2S_DATA_DIR is set, else 'demo'",
-    )
-    parser.add_argument(
-        "--only", nargs="+", metavar="NB", help="run only these notebooks (stem or NN)"
-    )
-    parser.add_argument("--from", dest="start_from", metavar="NB", help="start at this notebook")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override a notebook parameter (repeatable)",
-    )
-    parser.add_argument("--log-output", action="store_true", help="stream cell output to the log")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="check and list the jobs, run nothing"
-    )
-    parser.add_argument(
-        "--notebooks-dir",
-        type=Path,
-        default=paths.NOTEBOOKS_DIR,
-        help="folder of the source notebooks (default: the repository's)",
-    )
-    parser.add_argument(
-        "--executed-dir",
-        type=Path,
-        default=None,
-        help="folder of executed copies (default: <output_root>/executed)",
-    )
-    return parser  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m e2s_utils.run`` and ``e2s reproduce``."""
-    args = build_parser().parse_args(argv)
-    overrides = {name: parse_value(value) for name, value in args.parameter}
-    try:
-        profile_name = args.profile or config.default_profile_name()
-        profile = config.get_profile(
-            profile_name,
-            **{k: v for k, v in overrides.items() if k in config.Profile.__annotations__},
-        )
-        jobs = plan(
-            profile_name,
-            only=args.only,
-            start_from=args.start_from,
-            overrides=overrides,
-            notebooks_dir=args.notebooks_dir,
-            executed_dir=args.executed_dir,
-        )
-    except (RunnerError, config.ConfigError) as err:
-        print(f"e2s reproduce: {err}", file=sys.stderr)
-        return 2
-    if profile.synthetic:
-        print(f"profile '{profile_name}': SYNTHETIC data in the real format and randomly "
-              "initialised models; every figure says so. Set E2S_DATA_DIR and E2S_WEIGHTS_DIR "
-              "and use --profile full for the paper's setting.")  # fmt: skip
-    else:
-        print(f"profile '{profile_name}': real data from {paths.data_dir()}")
-    print(f"{len(jobs)} notebook run(s); executed copies in {jobs[0].output.parent}")
-    if args.dry_run:
-        for job in jobs:
-            print(f"  {job.label}: {json.dumps(job.parameters)}")
-        return 0
-    summary = execute(jobs, profile, log_output=args.log_output)
-    print()
-    print(summary.table())
-    failed = [r for r in summary.results if r.status != "ok"]
-    if failed:
-        print(f"\nFAILED: {failed[0].message}", file=sys.stderr)
-        return 1
-    complete = not (args.only or args.start_from or args.parameter)
-    if complete and args.notebooks_dir.resolve() == paths.NOTEBOOKS_DIR.resolve():
-        _record_complete_run(summary, profile_name)
-    return 0
-
-
-def _record_complete_run(summary: RunSummary, profile_name: str) -> None:
+def record_complete_run(summary: RunSummary, profile_name: str) -> None:
     """After a complete run: record wall times; refresh the README when figures/ is the repo's."""
     from e2s_utils import report
 
-    rows = [{"notebook": r.label, "seconds": round(r.seconds, 1), "figures and tables": r.figures}
-            for r in summary.results]  # fmt: skip
+    rows = [
+        {"notebook": r.label, "seconds": round(r.seconds, 1), "figures and tables": r.figures}
+        for r in summary.results
+    ]
     report.write_run_times(rows, profile_name)
     if paths.figures_dir().resolve() == (paths.REPO_ROOT / "figures").resolve():
         if report.update_readme():
             print("README.md results section updated from this run's artifacts")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,6 +9,7 @@ classification (NeuCo-Bench itself rejects ``reg``; the dataset card spells one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from e2s_utils.data.reader import DataError
-from e2s_utils.provenance import atomic_write_bytes
+from e2s_utils.io import atomic_write_bytes
 
 TaskKind = Literal["regression", "classification"]
 
@@ -256,3 +257,20 @@ def write_task(labels_dir: Path, name: str, kind: TaskKind, series: pd.Series) -
     text = frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     atomic_write_bytes(path, text.encode())
     return path
+
+
+def labels_frame(tasks: Mapping[str, LabelTask]) -> pd.DataFrame:
+    """Every task's labels in long form: columns ``task``, ``kind``, ``id``, ``label``."""
+    columns = ["task", "kind", "id", "label"]
+    parts = [
+        pd.DataFrame(
+            {
+                "task": t.name,
+                "kind": t.kind,
+                "id": t.labels.index.astype(str),
+                "label": t.labels.to_numpy(dtype=float),
+            }
+        )
+        for t in tasks.values()
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

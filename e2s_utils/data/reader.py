@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from e2s_utils.bands import CUBE_SIZE, MODALITIES, N_BANDS, N_SEASONS, Modality
+from e2s_utils.errors import E2SError
 
 Split = Literal["all", "dev", "eval"]
 OnError = Literal["raise", "skip"]
@@ -44,7 +45,7 @@ DEV_FRACTION: float = 5149 / 13260
 SPLIT_FOLDERS: dict[str, str] = {"dev": "data_dev", "eval": "data_eval"}
 
 
-class DataError(ValueError):
+class DataError(E2SError, ValueError):
     """A sample that cannot be used: the message names the id, the file and the fix."""
 
 
@@ -67,6 +68,11 @@ def is_dev_id(sample: str, fraction: float = DEV_FRACTION) -> bool:
 
 def _modality_dirs(base: Path, modalities: Iterable[Modality]) -> dict[Modality, Path]:
     return {m: base / m for m in modalities if (base / m).is_dir()}
+
+
+def challenge_layout(root: Path) -> bool:
+    """Whether ``root`` holds the challenge-era split folders (``data_dev/``, ``data_eval/``)."""
+    return any((Path(root) / v).is_dir() for v in SPLIT_FOLDERS.values())
 
 
 def _layout_bases(root: Path) -> dict[str, Path]:

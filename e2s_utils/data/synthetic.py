@@ -32,12 +32,10 @@ Command line: ``e2s synth --root DIR --n N --seed S [--layout current|challenge]
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -273,15 +271,21 @@ def generate_scene(seed: int, index: int) -> Scene:
         return _generate_scene(seed, index)
 
 
-def _generate_scene(seed: int, index: int) -> Scene:
-    rng = np.random.default_rng([seed, index, 0xE25])
-    size, t_n = CUBE_SIZE, N_SEASONS
-    scene = str(rng.choice(SCENE_NAMES, p=_SCENE_P))
-    cls, parcel = _class_map(rng, scene)
-    flat = cls.reshape(-1)
-    frac = np.bincount(flat, minlength=len(CLASSES)) / flat.size
+@dataclass
+class _Surface:
+    """The land surface of one scene: classes, vigour, texture and phenology."""
 
-    # vegetation vigour (forest density) and per-parcel management variation
+    cls: np.ndarray
+    vigor: np.ndarray
+    vig_pix: np.ndarray
+    tex: np.ndarray
+    blocks: np.ndarray
+    pheno: np.ndarray
+
+
+def _surface(rng: np.random.Generator, cls: np.ndarray, parcel: np.ndarray) -> _Surface:
+    """Vegetation vigour (forest density), per-parcel management, texture, buildings, phenology."""
+    size, t_n = CUBE_SIZE, N_SEASONS
     vigor0 = float(rng.uniform(0.65, 1.2))
     vigor = np.clip(vigor0 + 0.18 * smooth_field(rng, int(rng.integers(8, 24)))[0], 0.2, 1.6)
     parcel_gain = rng.uniform(0.75, 1.15, size=int(parcel.max()) + 1).astype(np.float32)
@@ -295,8 +299,12 @@ def _generate_scene(seed: int, index: int) -> Scene:
     tex[urban] *= np.clip(1.0 + 0.3 * blocks[urban], 0.4, 2.0)
     pheno_shift = rng.normal(0.0, 0.06, size=(len(CLASSES), t_n)).astype(np.float32)
     pheno = np.clip(PHENOLOGY + pheno_shift * (PHENOLOGY > 0), 0.0, 1.05)
+    return _Surface(cls, vigor, vig_pix, tex, blocks, pheno)
 
-    # seasonal snow (mountain and some northern scenes), clouds, no data
+
+def _weather(rng: np.random.Generator, scene: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seasonal snow cover, cloud fractions and the no-data mask ``(T, H, W)``."""
+    size, t_n = CUBE_SIZE, N_SEASONS
     snow_cover = np.zeros(t_n, np.float32)
     if scene == "mountain" or rng.random() < 0.08:
         snow_cover[3] = rng.uniform(0.2, 0.9)
@@ -316,44 +324,60 @@ def _generate_scene(seed: int, index: int) -> Scene:
             nodata[t] = proj > cut
     elif u < 0.20:  # a season missing entirely
         nodata[int(rng.integers(t_n))] = True
+    return snow_cover, cloud_frac, nodata
 
-    # ---- Sentinel-2 surface reflectance (L2A), per season, (band, y, x) layout ------------------
-    n_b = len(SURFACE_BANDS)
-    l2a = np.empty((t_n, n_b, size, size), dtype=np.float32)
+
+def _add_clouds(rng: np.random.Generator, refl: np.ndarray, fraction: float) -> np.ndarray:
+    """Soft-edged bright clouds and their displaced shadows on one season; returns the alpha."""
+    cf = smooth_field(rng, int(rng.integers(6, 16)))[0]
+    cf += 0.3 * smooth_field(rng, 44)[0]
+    thr = np.quantile(cf, 1 - fraction)
+    alpha = np.clip((cf - thr) * 2.5 + 0.5, 0, 1).astype(np.float32)
+    shift = rng.integers(-25, 26, size=2)
+    shadow = np.roll(alpha, tuple(shift), axis=(0, 1)) * (1 - alpha)
+    refl *= 1 - 0.55 * shadow
+    bright = float(rng.uniform(0.8, 1.15))
+    refl += alpha * (CLOUD[:, None, None] * bright - refl)
+    return alpha
+
+
+def _surface_reflectance(
+    rng: np.random.Generator, surf: _Surface, snow_cover: np.ndarray, cloud_frac: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """L2A reflectance ``(T, B, H, W)``, cloud alpha, snow masks, greenness per season, noise."""
+    size, t_n = CUBE_SIZE, N_SEASONS
+    cls = surf.cls
+    l2a = np.empty((t_n, len(SURFACE_BANDS), size, size), dtype=np.float32)
     cloud_alpha = np.zeros((t_n, size, size), dtype=np.float32)
     snow_field = smooth_field(rng, 10)[0]
     dormant = DORMANT.T[:, cls]  # (B, H, W), gathered once
     delta = (GREEN - DORMANT).T[:, cls]
-    veg = np.isin(cls, VEG_CLASSES)
-    green = [pheno[cls, t] * vig_pix for t in range(t_n)]  # greenness per season (H, W)
+    green = [surf.pheno[cls, t] * surf.vig_pix for t in range(t_n)]  # greenness (H, W)
     snow_masks = np.zeros((t_n, size, size), dtype=np.float32)
     for t in range(t_n):
         refl = l2a[t]
         np.multiply(delta, green[t], out=refl)
         refl += dormant
-        refl *= tex * ILLUMINATION[t]
+        refl *= surf.tex * ILLUMINATION[t]
         if snow_cover[t] > 0:
             thr = np.quantile(snow_field, 1 - snow_cover[t])
             sm = (np.clip((snow_field - thr) * 3.0, 0, 1) * (cls != WATER)).astype(np.float32)
             refl += sm * (GREEN[SNOW, :, None, None] * ILLUMINATION[t] - refl)
             snow_masks[t] = sm
         if cloud_frac[t] > 0:
-            cf = smooth_field(rng, int(rng.integers(6, 16)))[0]
-            cf += 0.3 * smooth_field(rng, 44)[0]
-            thr = np.quantile(cf, 1 - cloud_frac[t])
-            alpha = np.clip((cf - thr) * 2.5 + 0.5, 0, 1).astype(np.float32)
-            shift = rng.integers(-25, 26, size=2)
-            shadow = np.roll(alpha, tuple(shift), axis=(0, 1)) * (1 - alpha)
-            refl *= 1 - 0.55 * shadow
-            bright = float(rng.uniform(0.8, 1.15))
-            refl += alpha * (CLOUD[:, None, None] * bright - refl)
-            cloud_alpha[t] = alpha
+            cloud_alpha[t] = _add_clouds(rng, refl, cloud_frac[t])
     noise = rng.standard_normal((t_n, 1, size, size), dtype=np.float32)
     l2a *= 1.0 + 0.02 * noise
     l2a[:, _BLOCK_20M] = _blocky(l2a[:, _BLOCK_20M], 2)
     l2a[:, _BLOCK_60M] = _blocky(l2a[:, _BLOCK_60M], 6)
+    return l2a, cloud_alpha, snow_masks, green, noise
 
-    # ---- top of atmosphere (L1C) ---------------------------------------------------------------
+
+def _top_of_atmosphere(
+    rng: np.random.Generator, l2a: np.ndarray, cloud_alpha: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """L1C = gain x L2A + path radiance, water vapour in B09 and a cirrus band B10."""
+    t_n, n_b, size, _ = l2a.shape
     aerosol = float(rng.uniform(0.6, 1.4))
     vapour = float(rng.uniform(0.8, 1.2))
     gain = _L1C_GAIN.copy()
@@ -365,23 +389,31 @@ def _generate_scene(seed: int, index: int) -> Scene:
     cirrus = float(rng.uniform(150, 900))
     b10 = 12.0 + 0.002 * l2a[:, SURFACE_BANDS.index("B8A")] + cirrus * cloud_alpha**1.5
     l1c[:, 10] = _blocky(b10 * (1.0 + 0.1 * noise[:, 0]), 6)
+    return l1c
 
-    def to_dn(x: np.ndarray) -> np.ndarray:
-        np.rint(x, out=x)
-        np.clip(x, 1, 65535, out=x)
-        out = x.astype(np.uint16)
-        if nodata.any():
-            out[np.broadcast_to(nodata[:, None], out.shape)] = 0
-        return out
 
-    s2l2a, s2l1c = to_dn(l2a), to_dn(l1c)
-    del l2a, l1c
+def _to_dn(x: np.ndarray, nodata: np.ndarray) -> np.ndarray:
+    """Round to digital numbers in [1, 65535] (uint16), zero where there is no data."""
+    np.rint(x, out=x)
+    np.clip(x, 1, 65535, out=x)
+    out = x.astype(np.uint16)
+    if nodata.any():
+        out[np.broadcast_to(nodata[:, None], out.shape)] = 0
+    return out
 
-    # ---- Sentinel-1 ----------------------------------------------------------------------------
+
+def _sentinel1(
+    rng: np.random.Generator, surf: _Surface, green: list[np.ndarray], snow_masks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """VV/VH backscatter in dB ``(T, 2, H, W)`` with Gamma speckle, and the S1 texture field."""
+    size, t_n = CUBE_SIZE, N_SEASONS
+    cls = surf.cls
     moisture = rng.normal(0.0, 0.8, t_n).astype(np.float32)
     wind = rng.normal(0.0, 2.0, t_n).astype(np.float32)
     s1_tex = 1.2 * smooth_field(rng, 30)[0]
-    urban_boost = urban * (4.0 * blocks + 1.5 * rng.standard_normal((size, size), dtype=np.float32))
+    urban = cls == URBAN
+    noise = rng.standard_normal((size, size), dtype=np.float32)
+    urban_boost = urban * (4.0 * surf.blocks + 1.5 * noise)
     vv0 = S1_VV[cls] + s1_tex + urban_boost
     vv_gain, diff0, diff_gain = S1_VV_GAIN[cls], S1_DIFF[cls], S1_DIFF_GAIN[cls]
     water = (cls == WATER).astype(np.float32)
@@ -392,10 +424,27 @@ def _generate_scene(seed: int, index: int) -> Scene:
         s1[t, 1] = vv + diff0 + diff_gain * green[t]
     speckle = rng.gamma(S1_ENL, 1.0 / S1_ENL, size=s1.shape).astype(np.float32)
     s1 += 10.0 * np.log10(speckle)
-    green_summer = green[1] * veg
+    return s1, s1_tex
 
+
+def _generate_scene(seed: int, index: int) -> Scene:
+    rng = np.random.default_rng([seed, index, 0xE25])
+    scene = str(rng.choice(SCENE_NAMES, p=_SCENE_P))
+    cls, parcel = _class_map(rng, scene)
+    flat = cls.reshape(-1)
+    frac = np.bincount(flat, minlength=len(CLASSES)) / flat.size
+    surf = _surface(rng, cls, parcel)
+    snow_cover, cloud_frac, nodata = _weather(rng, scene)
+    l2a, cloud_alpha, snow_masks, green, noise = _surface_reflectance(
+        rng, surf, snow_cover, cloud_frac
+    )
+    l1c = _top_of_atmosphere(rng, l2a, cloud_alpha, noise)
+    s2l2a, s2l1c = _to_dn(l2a, nodata), _to_dn(l1c, nodata)
+    del l2a, l1c
+    s1, s1_tex = _sentinel1(rng, surf, green, snow_masks)
+    green_summer = green[1] * np.isin(cls, VEG_CLASSES)
     # ---- latents for the labels ----------------------------------------------------------------
-    biomass = (cls == FOREST) * 220.0 * vigor**1.6 + np.isin(cls, (GRASS, *CROP_CLASSES)) * 4.0
+    biomass = (cls == FOREST) * 220.0 * surf.vigor**1.6 + np.isin(cls, (GRASS, *CROP_CLASSES)) * 4.0
     lst = (
         27.0
         + 9.0 * (cls == URBAN)
@@ -652,35 +701,3 @@ def ensure_dataset(
             (root / MANIFEST_NAME).unlink()
             (root / "latents.csv").unlink(missing_ok=True)
     return generate(root, n, seed, layout=layout, progress=progress, workers=workers)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``e2s synth``: write a synthetic dataset.
-
-    Args:
-        argv: command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit status.
-    """
-    parser = argparse.ArgumentParser(
-        prog="e2s synth",
-        description="Write a synthetic SSL4EO-S12-downstream dataset (zipped Zarr v2 + labels).",
-    )
-    parser.add_argument("--root", type=Path, required=True, help="dataset root to write")
-    parser.add_argument("--n", type=int, default=512, help="number of samples (default 512)")
-    parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
-    parser.add_argument("--layout", choices=("current", "challenge"), default="current")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(None if argv is None else list(argv))
-    ensure_dataset(
-        args.root,
-        args.n,
-        args.seed,
-        progress=not args.no_progress,
-        layout=args.layout,
-        workers=args.workers,
-    )
-    print(f"synthetic dataset ready: {args.root} ({args.n} samples, seed {args.seed})")
-    return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from e2s_utils.bands import (
@@ -22,7 +23,7 @@ from e2s_utils.bands import (
     STATS,
     Modality,
 )
-from e2s_utils.plots import apply_style
+from e2s_utils.plots.style import styled
 
 #: Reflectance (digital number) mapped to full brightness in colour composites.
 RGB_SCALE: float = 3000.0
@@ -53,18 +54,23 @@ def sar_composite(image: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
+@styled
 def band_catalogue() -> Figure:
     """Sentinel-2 bands against wavelength: centre, bandwidth, native resolution, L1C/L2A presence."""
-    apply_style()
     fig = Figure(figsize=(8, 3.2))
     ax = fig.add_subplot()
     for i, band in enumerate(BANDS["s2l1c"]):
         wl, bw, gsd = S2_WAVELENGTH_NM[band], S2_BANDWIDTH_NM[band], S2_NATIVE_GSD_M[band]
         in_l2a = band in BANDS["s2l2a"]
         ax.barh(
-            i, bw, left=wl - bw / 2, height=0.7, color=_GSD_COLOURS[gsd],
-            alpha=1.0 if in_l2a else 0.35, hatch=None if in_l2a else "//",
-        )  # fmt: skip
+            i,
+            bw,
+            left=wl - bw / 2,
+            height=0.7,
+            color=_GSD_COLOURS[gsd],
+            alpha=1.0 if in_l2a else 0.35,
+            hatch=None if in_l2a else "//",
+        )
         ax.text(wl + bw / 2 + 15, i, f"{band} {wl:.0f} nm", va="center", fontsize=7)
     for gsd, colour in _GSD_COLOURS.items():
         ax.barh([], [], color=colour, label=f"{gsd} m native")
@@ -79,6 +85,7 @@ def band_catalogue() -> Figure:
     return fig
 
 
+@styled
 def seasons(cube: Mapping[str, np.ndarray], title: str = "") -> Figure:
     """Each season of one sample: L2A true colour, L1C true colour, false colour, S1 composite.
 
@@ -87,21 +94,24 @@ def seasons(cube: Mapping[str, np.ndarray], title: str = "") -> Figure:
             (any subset; rows appear for the modalities present).
         title: figure title.
     """
-    apply_style()
     rows: list[tuple[str, object]] = []
     if "s2l2a" in cube:
         rows.append(("L2A true colour", lambda t: composite(cube["s2l2a"][t], "s2l2a")))
     if "s2l1c" in cube:
         rows.append(("L1C true colour", lambda t: composite(cube["s2l1c"][t], "s2l1c")))
         rows.append(
-            ("L1C false colour\n(B08, B04, B03)",
-             lambda t: composite(cube["s2l1c"][t], "s2l1c", FALSE_COLOUR))
-        )  # fmt: skip
+            (
+                "L1C false colour\n(B08, B04, B03)",
+                lambda t: composite(cube["s2l1c"][t], "s2l1c", FALSE_COLOUR),
+            )
+        )
     elif "s2l2a" in cube:
         rows.append(
-            ("L2A false colour\n(B08, B04, B03)",
-             lambda t: composite(cube["s2l2a"][t], "s2l2a", FALSE_COLOUR))
-        )  # fmt: skip
+            (
+                "L2A false colour\n(B08, B04, B03)",
+                lambda t: composite(cube["s2l2a"][t], "s2l2a", FALSE_COLOUR),
+            )
+        )
     if "s1" in cube:
         rows.append(("S1 (VV, VH, VV-VH)", lambda t: sar_composite(cube["s1"][t])))
     fig = Figure(figsize=(2.1 * len(SEASONS), 2.1 * len(rows) + 0.4))
@@ -123,6 +133,7 @@ def seasons(cube: Mapping[str, np.ndarray], title: str = "") -> Figure:
     return fig
 
 
+@styled
 def value_histograms(values: Mapping[str, np.ndarray], max_cols: int = 7) -> Figure:
     """Per-band value histograms against both statistics tables.
 
@@ -133,7 +144,6 @@ def value_histograms(values: Mapping[str, np.ndarray], max_cols: int = 7) -> Fig
     Each panel shows the raw values, the downstream table's mean (solid) +- std (shaded) and the
     v1.1 table's mean minus the 1000 offset (dashed) on the same raw axis.
     """
-    apply_style()
     panels = [(m, b, i) for m in values for i, b in enumerate(BANDS[m])]  # type: ignore[index]
     ncols = min(max_cols, len(panels))
     nrows = int(np.ceil(len(panels) / ncols))
@@ -164,6 +174,7 @@ def value_histograms(values: Mapping[str, np.ndarray], max_cols: int = 7) -> Fig
     return fig
 
 
+@styled
 def nodata(
     fractions: np.ndarray, example: np.ndarray | None = None, example_id: str = ""
 ) -> Figure:
@@ -174,7 +185,6 @@ def nodata(
         example: an S2 cube ``(4, C, H, W)`` to show per season (zeros = no data).
         example_id: its id (shortened in the title).
     """
-    apply_style()
     ncols = 1 + (len(SEASONS) if example is not None else 0)
     fig = Figure(figsize=(2.6 + 1.8 * (ncols - 1), 2.4))
     axes = fig.subplots(1, ncols, squeeze=False)[0]
@@ -196,24 +206,25 @@ def nodata(
     return fig
 
 
-def label_distributions(labels: Mapping[str, object], n_samples: int, max_cols: int = 4) -> Figure:
+@styled
+def label_distributions(labels: pd.DataFrame, n_samples: int, max_cols: int = 4) -> Figure:
     """One histogram per task, titled with its kind and coverage.
 
     Args:
-        labels: task name -> ``LabelTask`` (from ``e2s_utils.data.labels.load_tasks``).
+        labels: long frame with columns ``task``, ``kind`` and ``label``
+            (:func:`e2s_utils.data.labels.labels_frame`).
         n_samples: number of samples in the dataset (the coverage denominator).
         max_cols: panels per row.
     """
-    apply_style()
-    names = sorted(labels)
+    names = sorted(set(labels["task"]))
     ncols = min(max_cols, len(names))
     nrows = int(np.ceil(len(names) / ncols))
     fig = Figure(figsize=(2.5 * ncols, 2.0 * nrows))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, name in zip(axes, names):
-        task = labels[name]
-        v = np.asarray(task.labels, dtype=float)  # type: ignore[attr-defined]
-        kind = task.kind  # type: ignore[attr-defined]
+        rows = labels[labels["task"] == name]
+        v = rows["label"].to_numpy(dtype=float)
+        kind = str(rows["kind"].iloc[0])
         ax.hist(v, bins=25 if kind == "regression" else 2, color="#4d4d4d")
         ax.set_title(f"{name} ({kind[:3]}.)\n{len(v)} ids, {len(v) / n_samples:.0%}", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -223,6 +234,7 @@ def label_distributions(labels: Mapping[str, object], n_samples: int, max_cols: 
     return fig
 
 
+@styled
 def real_vs_synthetic(
     real_patches: Sequence[object], synthetic_cubes: Sequence[Mapping[str, np.ndarray]]
 ) -> Figure:
@@ -232,7 +244,6 @@ def real_vs_synthetic(
         real_patches: ``RealPatch`` objects (``e2s_utils.data.real``).
         synthetic_cubes: cubes with ``s2l2a`` and ``s1``; the summer season is shown.
     """
-    apply_style()
     n = max(len(real_patches), len(synthetic_cubes))
     fig = Figure(figsize=(1.7 * n, 7.2))
     axes = fig.subplots(4, n, squeeze=False)
@@ -262,11 +273,11 @@ def real_vs_synthetic(
     return fig
 
 
+@styled
 def band_medians(
     real_medians: Mapping[str, float], synthetic_medians: Mapping[str, float]
 ) -> Figure:
     """Median L2A reflectance per band, real against synthetic, with the factor-2 tolerance band."""
-    apply_style()
     bands = [b for b in BANDS["s2l2a"] if b in real_medians]
     wl = [S2_WAVELENGTH_NM[b] for b in bands]
     r = np.array([real_medians[b] for b in bands])
@@ -285,19 +296,33 @@ def band_medians(
     return fig
 
 
+@styled
 def land_cover(
     classes: np.ndarray, class_names: Sequence[str], rgb: np.ndarray | None = None
 ) -> Figure:
     """The latent land-cover map of one synthetic sample, optionally beside its summer image."""
-    apply_style()
     from matplotlib.colors import ListedColormap
 
-    colours = ["#1b7837", "#dfc27d", "#8073ac", "#fee08b", "#b8e186", "#d73027", "#4575b4",
-               "#bf812d", "#9ecae1"][: len(class_names)]  # fmt: skip
+    colours = [
+        "#1b7837",
+        "#dfc27d",
+        "#8073ac",
+        "#fee08b",
+        "#b8e186",
+        "#d73027",
+        "#4575b4",
+        "#bf812d",
+        "#9ecae1",
+    ][: len(class_names)]
     fig = Figure(figsize=(7.4 if rgb is not None else 4.6, 3.2))
     axes = fig.subplots(1, 2 if rgb is not None else 1, squeeze=False)[0]
-    axes[0].imshow(classes, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(colours) - 0.5,
-                   interpolation="nearest")  # fmt: skip
+    axes[0].imshow(
+        classes,
+        cmap=ListedColormap(colours),
+        vmin=-0.5,
+        vmax=len(colours) - 0.5,
+        interpolation="nearest",
+    )
     handles = [
         axes[0].scatter([], [], color=c, marker="s", label=n) for c, n in zip(colours, class_names)
     ]

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from e2s_utils.bands import SEASONS
-from e2s_utils.plots import PALETTE, apply_style
+from e2s_utils.plots.style import PALETTE, styled
 
 #: A dimension whose standard deviation over samples is below this is called constant.
 CONSTANT_STD: float = 1e-6
@@ -51,6 +51,7 @@ def dimension_stats(x: np.ndarray) -> pd.DataFrame:
     ).assign(channels=c)
 
 
+@styled
 def dimension_statistics(x: np.ndarray, model: str, title: str | None = None) -> Figure:
     """Per-dimension mean and spread, the distribution of per-dimension std, and of all values.
 
@@ -63,7 +64,6 @@ def dimension_statistics(x: np.ndarray, model: str, title: str | None = None) ->
         model: registry name (sets the colour and the title).
         title: figure title (default: the model and the shape).
     """
-    apply_style()
     x = np.asarray(x)
     if x.shape[0] < 1:
         raise ValueError("no embeddings to plot")
@@ -77,8 +77,14 @@ def dimension_statistics(x: np.ndarray, model: str, title: str | None = None) ->
         label = f"{SEASONS[s]}" if t == len(SEASONS) else (f"season {s}" if t > 1 else None)
         c = f"C{s}" if t > 1 else colour
         ax_mean.plot(part["channel"], part["mean"], lw=0.6, label=label, color=c)
-        ax_mean.fill_between(part["channel"], part["mean"] - part["std"],
-                             part["mean"] + part["std"], alpha=0.15, lw=0, color=c)  # fmt: skip
+        ax_mean.fill_between(
+            part["channel"],
+            part["mean"] - part["std"],
+            part["mean"] + part["std"],
+            alpha=0.15,
+            lw=0,
+            color=c,
+        )
     ax_mean.set_xlabel("channel")
     ax_mean.set_ylabel("mean over samples (band: ±1 std)")
     if t > 1:
@@ -135,6 +141,7 @@ def project_2d(
     raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
 
 
+@styled
 def projection(
     x: np.ndarray,
     ids: list[str],
@@ -156,7 +163,6 @@ def projection(
         kind: ``regression`` (continuous colour map) or ``classification`` (one colour a class).
         seed: random state of t-SNE.
     """
-    apply_style()
     if len(ids) != np.asarray(x).shape[0]:
         raise ValueError(f"{len(ids)} ids for {np.asarray(x).shape[0]} embeddings")
     coords, (xlabel, ylabel) = project_2d(x, method=method, seed=seed)

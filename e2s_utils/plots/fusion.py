@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from e2s_utils.plots import MSE_COLOR, Q_COLOR, apply_style
+from e2s_utils.plots.style import MSE_COLOR, Q_COLOR, styled
 
 _REQUIRED = ("epoch", "val_mse")
 
@@ -53,6 +53,7 @@ def _best(table: pd.DataFrame, qcol: str) -> tuple[int, int]:
     return iq, im
 
 
+@styled
 def q_mse_curve(
     table: pd.DataFrame,
     *,
@@ -75,7 +76,6 @@ def q_mse_curve(
     """
     qcol = _qcol(probe)
     _check(table, qcol)
-    apply_style()
     t = table.sort_values("epoch").reset_index(drop=True)
     iq, im = _best(t, qcol)
     fig = Figure(figsize=(6.4, 3.6))
@@ -87,17 +87,42 @@ def q_mse_curve(
     ax.plot(ep, t[qcol], "-o", color=Q_COLOR, ms=3, lw=1.5, label=f"Q-bar ({probe} probe)")
     other = "ridge" if probe == "linear" else "linear"
     if show_other_probe and _qcol(other) in t:
-        ax.plot(ep, t[_qcol(other)], "--", color=Q_COLOR, lw=1, alpha=0.6,
-                label=f"Q-bar ({other} probe)")  # fmt: skip
+        ax.plot(
+            ep,
+            t[_qcol(other)],
+            "--",
+            color=Q_COLOR,
+            lw=1,
+            alpha=0.6,
+            label=f"Q-bar ({other} probe)",
+        )
     ax2.plot(ep, t["val_mse"], "-s", color=MSE_COLOR, ms=3, lw=1.5, label="validation MSE")
     if _use_log(t["val_mse"], log_mse):
         ax2.set_yscale("log")
         _plain_log_labels(ax2.yaxis)
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    ax.plot(ep[iq], t[qcol].iloc[iq], "*", color=Q_COLOR, ms=14, mec="k", mew=0.6, zorder=5,
-            label=f"best Q-bar {t[qcol].iloc[iq]:.2f} (epoch {ep[iq]})")  # fmt: skip
-    ax2.plot(ep[im], t["val_mse"].iloc[im], "D", color=MSE_COLOR, ms=8, mec="k", mew=0.6,
-             zorder=5, label=f"best MSE {t['val_mse'].iloc[im]:.3g} (epoch {ep[im]})")  # fmt: skip
+    ax.plot(
+        ep[iq],
+        t[qcol].iloc[iq],
+        "*",
+        color=Q_COLOR,
+        ms=14,
+        mec="k",
+        mew=0.6,
+        zorder=5,
+        label=f"best Q-bar {t[qcol].iloc[iq]:.2f} (epoch {ep[iq]})",
+    )
+    ax2.plot(
+        ep[im],
+        t["val_mse"].iloc[im],
+        "D",
+        color=MSE_COLOR,
+        ms=8,
+        mec="k",
+        mew=0.6,
+        zorder=5,
+        label=f"best MSE {t['val_mse'].iloc[im]:.3g} (epoch {ep[im]})",
+    )
     ax.axvline(ep[iq], color=Q_COLOR, lw=0.8, ls=":")
     ax.axvline(ep[im], color=MSE_COLOR, lw=0.8, ls=":")
     ax.set_xlabel("epoch")
@@ -114,6 +139,7 @@ def q_mse_curve(
     return fig
 
 
+@styled
 def q_vs_mse(
     table: pd.DataFrame,
     *,
@@ -134,7 +160,6 @@ def q_vs_mse(
     """
     qcol = _qcol(probe)
     _check(table, qcol)
-    apply_style()
     t = table.sort_values("epoch").reset_index(drop=True)
     iq, im = _best(t, qcol)
     fig = Figure(figsize=(5.2, 3.8))
@@ -142,12 +167,26 @@ def q_vs_mse(
     ax.plot(t["val_mse"], t[qcol], "-", color="#888888", lw=0.8, zorder=1)
     sc = ax.scatter(t["val_mse"], t[qcol], c=t["epoch"], cmap="viridis", s=22, zorder=2)
     fig.colorbar(sc, ax=ax, label="epoch")
-    ax.scatter(t["val_mse"].iloc[iq], t[qcol].iloc[iq], marker="*", s=220, facecolor=Q_COLOR,
-               edgecolor="k", zorder=3,
-               label=f"best Q-bar {t[qcol].iloc[iq]:.2f} (epoch {t['epoch'].iloc[iq]})")  # fmt: skip
-    ax.scatter(t["val_mse"].iloc[im], t[qcol].iloc[im], marker="D", s=70, facecolor=MSE_COLOR,
-               edgecolor="k", zorder=3,
-               label=f"best MSE {t['val_mse'].iloc[im]:.3g} (epoch {t['epoch'].iloc[im]})")  # fmt: skip
+    ax.scatter(
+        t["val_mse"].iloc[iq],
+        t[qcol].iloc[iq],
+        marker="*",
+        s=220,
+        facecolor=Q_COLOR,
+        edgecolor="k",
+        zorder=3,
+        label=f"best Q-bar {t[qcol].iloc[iq]:.2f} (epoch {t['epoch'].iloc[iq]})",
+    )
+    ax.scatter(
+        t["val_mse"].iloc[im],
+        t[qcol].iloc[im],
+        marker="D",
+        s=70,
+        facecolor=MSE_COLOR,
+        edgecolor="k",
+        zorder=3,
+        label=f"best MSE {t['val_mse'].iloc[im]:.3g} (epoch {t['epoch'].iloc[im]})",
+    )
     if _use_log(t["val_mse"], log_mse):
         ax.set_xscale("log")
         _plain_log_labels(ax.xaxis)

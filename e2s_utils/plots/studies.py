@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from e2s_utils.plots import MSE_COLOR, Q_COLOR, apply_style
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from e2s_utils.studies import DescentAnalysis
+from e2s_utils.plots.style import MSE_COLOR, Q_COLOR, styled
 
 
+@styled
 def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = None) -> Figure:
     """The per-task heatmap of the ablation: cells coloured by Z, annotated with Q.
 
@@ -30,10 +25,8 @@ def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = No
     Raises:
         ValueError: when ``q`` and ``z`` do not share their methods and tasks.
     """
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    apply_style()
     tasks = list(q.columns)
     missing = [t for t in tasks if t not in z.columns]
     if missing or list(z.index) != list(q.index):
@@ -46,11 +39,23 @@ def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = No
         colour = colour.assign(**{"mean Z": z["Z"].astype(float)})
         annot = annot.assign(**{"mean Z": z["Z"].astype(float).map(lambda v: f"{v:+.2f}")})
     n_rows, n_cols = colour.shape
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n_cols, 1.2 + 0.38 * n_rows))
+    fig = Figure(figsize=(1.0 + 0.75 * n_cols, 1.2 + 0.38 * n_rows))
+    ax = fig.subplots()
     lim = float(np.nanmax(np.abs(colour.to_numpy()))) if colour.size else 1.0
-    sns.heatmap(colour, ax=ax, cmap="RdBu", center=0.0, vmin=-lim, vmax=lim, annot=annot,
-                fmt="", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
-                cbar_kws={"label": "Z (task-normalised across methods)"})  # fmt: skip
+    sns.heatmap(
+        colour,
+        ax=ax,
+        cmap="RdBu",
+        center=0.0,
+        vmin=-lim,
+        vmax=lim,
+        annot=annot,
+        fmt="",
+        annot_kws={"fontsize": 7},
+        linewidths=0.5,
+        linecolor="white",
+        cbar_kws={"label": "Z (task-normalised across methods)"},
+    )
     if "Z" in z.columns:
         ax.axvline(len(tasks), color="black", linewidth=1.2)
     ax.set_xlabel("task (cell text: Q)")
@@ -62,11 +67,14 @@ def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = No
     return fig
 
 
+@styled
 def long_training_curve(
     history: pd.DataFrame,
     curve: pd.DataFrame,
-    analysis: DescentAnalysis | None = None,
     *,
+    smoothed: pd.DataFrame | None = None,
+    descents: pd.DataFrame | None = None,
+    bumps: list[float] | tuple[float, ...] = (),
     title: str | None = None,
 ) -> Figure:
     """Validation MSE and Q̄ against epoch on a log axis, marking each descent and the best Q̄.
@@ -74,42 +82,104 @@ def long_training_curve(
     Args:
         history: per-epoch ``epoch`` and ``val_mse`` (the dense MSE curve).
         curve: per-checkpoint ``epoch``, ``val_mse`` and ``q_bar`` (and ``q_bar_ridge``).
-        analysis: :func:`e2s_utils.studies.detect_descents` of the MSE curve (descents shaded,
-            bumps marked, smoothed curve drawn).
+        smoothed: the smoothed MSE curve (columns ``epoch``, ``val_mse``), drawn as a line.
+        descents: one row per descent (columns ``start``, ``end``), shaded.
+        bumps: epochs of the bumps between descents, marked.
         title: figure title.
 
     Returns:
         The figure (two y axes sharing the log epoch axis; epoch 0 sits left of the log part).
     """
-    import matplotlib.pyplot as plt
-
-    apply_style()
-    fig, ax = plt.subplots(figsize=(7.0, 3.8))
-    ax.set_xscale("symlog", linthresh=1.0)
-    h = history[history["val_mse"].notna()] if "val_mse" in history else curve
-    ax.plot(h["epoch"], h["val_mse"], color=MSE_COLOR, alpha=0.35, linewidth=0.8,
-            label="val MSE (every epoch)")  # fmt: skip
-    ax.plot(curve["epoch"], curve["val_mse"], "o", color=MSE_COLOR, markersize=3,
-            label="val MSE (checkpoints)")  # fmt: skip
-    if analysis is not None:
-        ax.plot(analysis.grid, 10**analysis.smoothed, color=MSE_COLOR, linewidth=1.6,
-                label="val MSE (smoothed, log axis)")  # fmt: skip
-        for k, (start, end, _drop) in enumerate(analysis.descents):
-            ax.axvspan(start, end, color=MSE_COLOR, alpha=0.07 + 0.05 * (k % 2), linewidth=0)
-            ax.annotate(f"descent {k + 1}", xy=(np.sqrt(start * end), 1.0),
-                        xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=7,
-                        color=MSE_COLOR)  # fmt: skip
-        for m in analysis.maxima:
-            ax.axvline(m, color=MSE_COLOR, linestyle=":", linewidth=1.0)
+    fig = Figure(figsize=(7.0, 3.8))
+    ax = fig.subplots()
+    _draw_mse(ax, history, curve, smoothed, descents, bumps)
     ax.set_yscale("log")
     ax.set_xlabel("epoch (log scale; 0 = untrained)")
     ax.set_ylabel("validation MSE", color=MSE_COLOR)
     ax2 = ax.twinx()
-    ax2.plot(curve["epoch"], curve["q_bar"], "-s", color=Q_COLOR, markersize=3.5,
-             label="Q̄ (linear probe)")  # fmt: skip
+    _draw_q(ax2, curve)
+    ax2.set_ylabel("Q̄", color=Q_COLOR)
+    ax2.grid(False)
+    ax2.spines["right"].set_visible(True)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=7)
+    ax.set_title(title or "Long training: validation MSE and Q̄ against epoch")
+    fig.tight_layout()
+    return fig
+
+
+def _draw_mse(
+    ax,
+    history: pd.DataFrame,
+    curve: pd.DataFrame,
+    smoothed: pd.DataFrame | None,  # noqa: ANN001
+    descents: pd.DataFrame | None,
+    bumps: list[float] | tuple[float, ...],
+) -> None:
+    """The validation-MSE side of :func:`long_training_curve` (axis ``ax``)."""
+    ax.set_xscale("symlog", linthresh=1.0)
+    h = history[history["val_mse"].notna()] if "val_mse" in history else curve
+    ax.plot(
+        h["epoch"],
+        h["val_mse"],
+        color=MSE_COLOR,
+        alpha=0.35,
+        linewidth=0.8,
+        label="val MSE (every epoch)",
+    )
+    ax.plot(
+        curve["epoch"],
+        curve["val_mse"],
+        "o",
+        color=MSE_COLOR,
+        markersize=3,
+        label="val MSE (checkpoints)",
+    )
+    if smoothed is not None:
+        ax.plot(
+            smoothed["epoch"],
+            smoothed["val_mse"],
+            color=MSE_COLOR,
+            linewidth=1.6,
+            label="val MSE (smoothed, log axis)",
+        )
+    if descents is not None:
+        for k, (start, end) in enumerate(zip(descents["start"], descents["end"], strict=True)):
+            ax.axvspan(start, end, color=MSE_COLOR, alpha=0.07 + 0.05 * (k % 2), linewidth=0)
+            ax.annotate(
+                f"descent {k + 1}",
+                xy=(np.sqrt(start * end), 1.0),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color=MSE_COLOR,
+            )
+    for m in bumps:
+        ax.axvline(m, color=MSE_COLOR, linestyle=":", linewidth=1.0)
+
+
+def _draw_q(ax2, curve: pd.DataFrame) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """The Q̄ side of :func:`long_training_curve` (the twin axis ``ax2``)."""
+    ax2.plot(
+        curve["epoch"],
+        curve["q_bar"],
+        "-s",
+        color=Q_COLOR,
+        markersize=3.5,
+        label="Q̄ (linear probe)",
+    )
     if "q_bar_ridge" in curve and curve["q_bar_ridge"].notna().any():
-        ax2.plot(curve["epoch"], curve["q_bar_ridge"], "--", color=Q_COLOR, alpha=0.6,
-                 linewidth=1.0, label="Q̄ (ridge probe)")  # fmt: skip
+        ax2.plot(
+            curve["epoch"],
+            curve["q_bar_ridge"],
+            "--",
+            color=Q_COLOR,
+            alpha=0.6,
+            linewidth=1.0,
+            label="Q̄ (ridge probe)",
+        )
     best = curve.loc[curve["q_bar"].idxmax()]
     ax2.axvline(best["epoch"], color=Q_COLOR, linestyle="--", linewidth=1.0)
     ax2.annotate(
@@ -122,12 +192,3 @@ def long_training_curve(
         fontsize=7,
         color=Q_COLOR,
     )
-    ax2.set_ylabel("Q̄", color=Q_COLOR)
-    ax2.grid(False)
-    ax2.spines["right"].set_visible(True)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=7)
-    ax.set_title(title or "Long training: validation MSE and Q̄ against epoch")
-    fig.tight_layout()
-    return fig

@@ -28,25 +28,35 @@ split.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from e2s_utils.cache import CacheKey, describe_difference
+from e2s_utils.errors import E2SError
+from e2s_utils.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    canonical_json,
+    exclusive_write_bytes,
+    ids_hash,
+    npy_bytes,
+    sha256_bytes,
+    sha256_file,
+)
+from e2s_utils.store.layout import DEFAULT_SHARD_SIZE, owned_shards, shard_of
+
 STORE_FORMAT = "e2s-embedding-store"
 STORE_FORMAT_VERSION = 1
-DEFAULT_SHARD_SIZE = 64
 MANIFEST = "manifest.json"
 FITTED_STATE = "fitted_state.pt"
 SHARD_DIR = "shards"
 
 
-class StoreError(RuntimeError):
+class StoreError(E2SError, RuntimeError):
     """A store that cannot be read or written as asked (missing, incomplete, corrupt)."""
 
 
@@ -54,141 +64,8 @@ class StoreConfigError(StoreError):
     """A store that already holds embeddings of a different configuration."""
 
 
-def store_path(out_dir: Path, model: str, preset: str, size: str) -> Path:
-    """Folder of the embedding store of one model, preset and size.
-
-    Args:
-        out_dir: a profile's output folder (``ctx.out_dir``).
-        model: registry name, e.g. ``dofa``.
-        preset: ``as_intended`` or ``as_published_code``.
-        size: ``micro``, ``tiny`` or ``full``.
-
-    Returns:
-        ``out_dir / "embeddings" / f"{model}__{preset}__{size}"``.
-    """
-    return Path(out_dir) / "embeddings" / f"{model}__{preset}__{size}"
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and fixed separators: the text that config hashes are taken of."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of a configuration."""
-    return hashlib.sha256(canonical_json(dict(config)).encode()).hexdigest()
-
-
-def ids_hash(ids: Iterable[str]) -> str:
-    """sha256 (hex) of the ids joined by newlines, in the given order."""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _exclusive_write_json(path: Path, obj: Any) -> bool:
-    """Create ``path`` with ``obj`` only if it does not exist; ``True`` if this call created it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write((json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new))
-    diffs = []
-    for key in keys:
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-        if canonical_json(a) != canonical_json(b):
-            sa, sb = canonical_json(a), canonical_json(b)
-            if len(sa) > 120:
-                sa = sa[:117] + "..."
-            if len(sb) > 120:
-                sb = sb[:117] + "..."
-            diffs.append(f"{key}: store has {sa}, this run has {sb}")
-    return diffs
-
-
-def shard_of(index: int, shard_size: int) -> int:
-    """The shard number of the id at position ``index``."""
-    return index // shard_size
-
-
-def owned_shards(n_shards: int, shard: tuple[int, int]) -> list[int]:
-    """The shards worker ``i`` of ``n`` owns: every ``j`` with ``j % n == i``.
-
-    Raises:
-        ValueError: if ``shard`` is not ``(i, n)`` with ``0 <= i < n``.
-    """
-    i, n = shard
-    if n < 1 or not 0 <= i < n:
-        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
-    return [j for j in range(n_shards) if j % n == i]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``"i/n"`` into ``(i, n)``.
-
-    Raises:
-        ValueError: for anything other than ``i/n`` with ``0 <= i < n``.
-    """
-    try:
-        i_text, n_text = text.split("/")
-        i, n = int(i_text), int(n_text)
-    except ValueError as err:
-        raise ValueError(f"--shard must look like 'i/n' (e.g. 0/4), got {text!r}") from err
-    owned_shards(0, (i, n))
-    return i, n
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
 
 
 class EmbeddingStore:
@@ -329,7 +206,7 @@ class EmbeddingStore:
             "format": STORE_FORMAT,
             "format_version": STORE_FORMAT_VERSION,
             "config": config,
-            "config_hash": config_hash(config),
+            "config_hash": CacheKey("store", config).digest,
             "ids": list(ids),
             "ids_sha256": ids_hash(ids),
             "shard_size": int(shard_size),
@@ -341,7 +218,7 @@ class EmbeddingStore:
         }
         if not self.exists():
             (self.path / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-            if _exclusive_write_json(self.manifest_path, manifest):
+            if exclusive_write_bytes(self.manifest_path, _json_bytes(manifest)):
                 self._manifest = manifest
                 return True
         self._manifest = None
@@ -353,9 +230,9 @@ class EmbeddingStore:
         have = self.manifest
         diffs: list[str] = []
         if have["config_hash"] != manifest["config_hash"]:
-            diffs += _describe_difference(have["config"], manifest["config"])
-            if not diffs:  # pragma: no cover - hash differs but canonical JSON equal
-                diffs.append("config hash differs")
+            diffs += describe_difference(have["config"], manifest["config"])
+            if not diffs:
+                diffs.append("the extraction code version differs (its output changed)")
         if have["ids_sha256"] != manifest["ids_sha256"]:
             old, new = set(have["ids"]), set(manifest["ids"])
             diffs.append(
@@ -434,14 +311,14 @@ class EmbeddingStore:
             )
         if array.dtype != np.float32:
             raise ValueError(f"shard {j} of {self.path}: dtype {array.dtype}, expected float32")
-        data = _npy_bytes(array)
+        data = npy_bytes(array)
         atomic_write_bytes(self.shard_file(j), data)
         meta = {
             "shard": j,
             "config_hash": self.config_hash,
             "ids": list(ids),
             "skipped": dict(sorted(skipped.items())),
-            "npy_sha256": hashlib.sha256(data).hexdigest(),
+            "npy_sha256": sha256_bytes(data),
             "rows": len(ids),
         }
         atomic_write_json(self.shard_meta_file(j), meta)
@@ -640,17 +517,7 @@ class EmbeddingStore:
 
         buf = io.BytesIO()
         torch.save(state, buf)
-        tmp = _tmp_name(self.fitted_state_path)
-        try:
-            tmp.write_bytes(buf.getvalue())
-            try:
-                os.link(tmp, self.fitted_state_path)
-            except FileExistsError:
-                return False
-            return True
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        return exclusive_write_bytes(self.fitted_state_path, buf.getvalue())
 
     def load_fitted_state(self) -> dict[str, Any] | None:
         """The saved fitted state, or ``None`` if none was saved."""
@@ -659,43 +526,3 @@ class EmbeddingStore:
         if not self.fitted_state_path.is_file():
             return None
         return torch.load(self.fitted_state_path, map_location="cpu", weights_only=True)
-
-
-def write_embeddings(
-    path: Path,
-    ids: list[str],
-    array: np.ndarray,
-    meta: Mapping[str, Any],
-    *,
-    shard_size: int = DEFAULT_SHARD_SIZE,
-) -> EmbeddingStore:
-    """Write a whole store in one go (tests, small baselines, imported embeddings).
-
-    Args:
-        path: the store folder.
-        ids: ids in store order.
-        array: float32-castable ``(n, C, T)``.
-        meta: the configuration recorded in the manifest (and hashed).
-        shard_size: ids per shard.
-
-    Returns:
-        The finalised store.
-
-    Raises:
-        StoreConfigError: if ``path`` holds a store of another configuration.
-        ValueError: if ``array`` does not have one ``(C, T)`` row per id.
-    """
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim != 3 or array.shape[0] != len(ids):
-        raise ValueError(
-            f"write_embeddings({path}): array must be (n, C, T) with n = {len(ids)} ids, "
-            f"got {array.shape}"
-        )
-    store = EmbeddingStore(path)
-    store.create(meta, list(ids), (array.shape[1], array.shape[2]), shard_size=shard_size)
-    for j in store.pending_shards():
-        lo = j * store.shard_size
-        hi = lo + store.shard_size
-        store.write_shard(j, list(ids[lo:hi]), array[lo:hi])
-    store.finalize()
-    return store

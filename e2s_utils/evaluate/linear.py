@@ -1,0 +1,148 @@
+"""The benchmark's linear probe, every fold (and every task on the same rows) trained at once.
+
+Fold ``k`` of task ``t`` is an independent ``Linear(d, 1)`` starting from ``init[k]``, visiting its
+training rows in the order ``perms[e, k]`` in epoch ``e``, with its own AdamW moments; all of them
+advance together in a few batched matrix products per step, with a hand-written AdamW that performs
+``torch.optim.AdamW``'s single-tensor update operation for operation. A plain per-fold loop of the
+same protocol (``benchmarks/evaluate_speed.py``) agrees with it to float tolerance. Written by hand
+because no library trains thousands of tiny independent probes in one batched computation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from e2s_utils.evaluate.protocol import ADAM_BETAS, ADAM_EPS, fold_scores_from_logits
+
+
+def _residual(
+    out: torch.Tensor, target: torch.Tensor, is_cls: torch.Tensor, any_cls: bool, all_cls: bool
+) -> torch.Tensor:
+    """d(loss)/d(output) times the batch size: 2 (out - y) for MSE, sigmoid(out) - y for BCE."""
+    if all_cls:
+        return torch.sigmoid(out).sub_(target)
+    if not any_cls:
+        return out.sub_(target).mul_(2.0)
+    cls = is_cls[None, :, None]
+    return torch.where(cls, torch.sigmoid(out) - target, 2.0 * (out - target))
+
+
+def train_linear_folds(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    is_cls: torch.Tensor,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    init: torch.Tensor,
+    perms: torch.Tensor,
+    *,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    batch_size: int = 64,
+    method: Literal["auto", "gather", "dense"] = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train every fold (and every task sharing these rows) of the linear probe at once.
+
+    Fold ``k`` of task ``t`` is an independent ``Linear(d, 1)`` starting from ``init[k]``,
+    visiting its training rows in the order ``perms[e, k]`` in epoch ``e``, with its own AdamW
+    moments; all of them advance together, a few batched matrix products per step.
+
+    Two equivalent ways to compute a step's outputs and gradients: ``gather`` copies each
+    fold's mini-batch rows, ``(K, B, d)``, and multiplies batch-wise (cost ~ K·B·d, best when
+    there are many rows); ``dense`` multiplies all rows by all folds' weights and scatters the
+    residuals back (two ``(n, d) x (d, K·T)`` products, no copy; best for small ``n``).
+
+    Args:
+        X: ``(n, d)`` float32 standardised embeddings of the task rows (on the compute device).
+        Y: ``(n, T)`` float32 scaled labels (same device).
+        is_cls: ``(T,)`` bool, classification tasks.
+        splits: K ``(train_idx, test_idx)`` pairs, all with the same sizes.
+        init: ``(K, d + 1)`` initial weight and bias per fold.
+        perms: ``(epochs, K, n_train)`` mini-batch orders (positions into each fold's train_idx).
+        lr: AdamW learning rate.
+        weight_decay: AdamW (decoupled) weight decay.
+        batch_size: mini-batch size (the last batch of an epoch is smaller).
+        method: ``gather``, ``dense`` or ``auto`` (pick by a cost estimate).
+
+    Returns:
+        ``best`` ``(K, T)`` best epoch-end test score per fold and task (NaN where no epoch
+        scored), and ``history`` ``(epochs, K, T)`` every epoch-end test score.
+    """
+    device = X.device
+    n, d = X.shape
+    k_folds = len(splits)
+    n_tasks = Y.shape[1]
+    epochs = perms.shape[0]
+    if method == "auto":
+        # measured on CPU: the dense products win while n * T is below about K * B
+        dense = device.type == "cpu" and n * n_tasks <= k_folds * batch_size
+        method = "dense" if dense else "gather"
+    Xa = torch.cat([X, torch.ones(n, 1, dtype=X.dtype, device=device)], dim=1).contiguous()
+    da = d + 1
+    train = torch.as_tensor(np.stack([s[0] for s in splits]), dtype=torch.int64, device=device)
+    test = torch.as_tensor(np.stack([s[1] for s in splits]), dtype=torch.int64, device=device)
+    n_train = train.shape[1]
+    x_test = Xa[test]  # (K, m, d + 1)
+    y_test = Y[test]  # (K, m, T)
+    is_cls = is_cls.to(device)
+    any_cls, all_cls = bool(is_cls.any()), bool(is_cls.all())
+    params = init.to(device=device, dtype=X.dtype)[:, None, :].repeat(1, n_tasks, 1).contiguous()
+    exp_avg = torch.zeros_like(params)
+    exp_avg_sq = torch.zeros_like(params)
+    beta1, beta2 = ADAM_BETAS
+    decay = 1 - lr * weight_decay
+    history = torch.empty(epochs, k_folds, n_tasks, dtype=torch.float64, device=device)
+    fold_col = torch.arange(k_folds, device=device)[:, None]
+    Yt = Y.T.contiguous()  # (T, n)
+    if method == "gather":
+        # CPU: a few folds at a time so that their mini-batch rows stay in cache (~1 MiB)
+        chunk = k_folds if device.type != "cpu" else max(1, 2**20 // (4 * batch_size * da))
+        chunk = min(chunk, k_folds)
+        xbuf = torch.empty(chunk * min(batch_size, n_train), da, dtype=X.dtype, device=device)
+        grad = torch.empty_like(params)
+    else:
+        resid_full = torch.zeros(n, k_folds, n_tasks, dtype=X.dtype, device=device)
+    step = 0
+    for epoch in range(epochs):
+        rows = torch.gather(train, 1, perms[epoch].to(device))
+        for start in range(0, n_train, batch_size):
+            idx = rows[:, start : start + batch_size]  # (K, b)
+            bsz = idx.shape[1]
+            if method == "gather":
+                for lo in range(0, k_folds, chunk):
+                    hi = min(lo + chunk, k_folds)
+                    sub = idx[lo:hi]
+                    xb = torch.index_select(Xa, 0, sub.reshape(-1), out=xbuf[: (hi - lo) * bsz])
+                    xb = xb.view(hi - lo, bsz, da)
+                    out = torch.bmm(params[lo:hi], xb.transpose(1, 2))  # (c, T, b)
+                    resid = _residual(out, Yt[:, sub].permute(1, 0, 2), is_cls, any_cls, all_cls)
+                    torch.bmm(resid, xb, out=grad[lo:hi])  # (c, T, d + 1)
+                grad.div_(bsz)
+            else:
+                full = (Xa @ params.view(-1, da).T).view(n, k_folds, n_tasks)
+                out = full[idx, fold_col].transpose(1, 2)  # (K, T, b)
+                resid = _residual(out, Yt[:, idx].permute(1, 0, 2), is_cls, any_cls, all_cls)
+                resid_full[idx, fold_col] = resid.transpose(1, 2)
+                grad = (resid_full.view(n, -1).T @ Xa).view(k_folds, n_tasks, da).div_(bsz)
+                resid_full[idx, fold_col] = 0.0
+            # torch.optim.AdamW (single-tensor path), operation for operation
+            step += 1
+            params.mul_(decay)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            step_size = lr / bias_correction1
+            denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(ADAM_EPS)
+            params.addcdiv_(exp_avg, denom, value=-step_size)
+        logits = torch.bmm(x_test, params.transpose(1, 2))  # (K, m, T)
+        history[epoch] = fold_scores_from_logits(logits, y_test, is_cls)
+    hist = history.cpu().numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanmax(hist, axis=0) if epochs else np.full((k_folds, n_tasks), np.nan)
+    return best, hist

@@ -1,0 +1,272 @@
+"""The NeuCo-Bench protocol: its named presets and its elements (splits, scaling, metric, Q).
+
+A :class:`Protocol` holds every value that shapes a score. Three presets, chosen by one name:
+
+* ``paper``: K = 40 folds, 20 probe epochs, all 11 tasks; the benchmark's defaults from its first
+  release (May 2025) until early 2026, so the values behind the paper's Table 1;
+* ``challenge``: K = 200, 20 epochs, the cloud and no-data tasks excluded (the challenge ranking:
+  the paper's 15.44, the leaderboard's 15.225);
+* ``neuco_current``: K = 40, 10 epochs (a sample configuration of the benchmark from mid-2026).
+
+A protocol's name and every one of its values go into each result's ``config``, into every cache
+key (:mod:`e2s_utils.cache`) and into every results table, so a change of protocol can never reuse a
+score computed under another.
+
+Protocol elements: embeddings standardised with one global scalar mean and population std;
+labels min-max scaled to [0, 1] per task; ``ShuffleSplit(K, test_size=0.1, random_state=seed)``;
+per fold a ``Linear(d, 1)`` probe (AdamW lr 1e-3, weight decay 0.01, batch 64); the fold score is
+the best epoch-end test R² (regression) or binary F1 (classification); per task
+``Q = 2 * mean / (0.02 + std)`` over the K fold scores (population std); Q̄ is the mean of task Q.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+from sklearn.model_selection import ShuffleSplit
+
+ProtocolName = Literal["paper", "challenge", "neuco_current"]
+PROTOCOL_NAMES: tuple[ProtocolName, ...] = get_args(ProtocolName)
+RandomStream = Literal["exact", "per_fold"]
+Probe = Literal["linear", "ridge"]
+PROBES: tuple[Probe, ...] = ("linear", "ridge")
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+TEST_SIZE = 0.1
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Every value of the benchmark protocol that changes a score.
+
+    Attributes:
+        name: the preset it was derived from (``paper``, ``challenge``, ``neuco_current``).
+        k_folds: ShuffleSplit folds per task.
+        epochs: linear-probe epochs per fold.
+        lr: AdamW learning rate.
+        weight_decay: AdamW (decoupled) weight decay.
+        batch_size: mini-batch size (the last batch of an epoch is smaller).
+        seed: ShuffleSplit ``random_state`` and the root of the probe's random numbers.
+        exclude_tasks: tasks left out of the evaluation (and of Q̄).
+        random_stream: ``exact``: every random number drawn in the benchmark's own order from one
+            global stream (scores equal the benchmark's for the same seed); ``per_fold``: each fold
+            draws from its own generator (a task's score does not depend on the other tasks).
+        standardize_embeddings: global scalar standardisation (on in the benchmark).
+        normalize_labels: per-task min-max label scaling (on in the benchmark).
+        overrides: names of the fields changed from the named preset (recorded, not compared).
+    """
+
+    name: str
+    k_folds: int
+    epochs: int
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    seed: int = 42
+    exclude_tasks: tuple[str, ...] = ()
+    random_stream: RandomStream = "exact"
+    standardize_embeddings: bool = True
+    normalize_labels: bool = True
+    overrides: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.k_folds < 1 or self.epochs < 0 or self.batch_size < 1:
+            raise ValueError(
+                f"protocol {self.name!r}: k_folds and batch_size must be >= 1 and epochs >= 0"
+            )
+        if self.random_stream not in get_args(RandomStream):
+            raise ValueError(f"random_stream must be one of {get_args(RandomStream)}")
+        object.__setattr__(self, "exclude_tasks", tuple(sorted(self.exclude_tasks)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every value, JSON-able (what results, manifests and cache keys record)."""
+        out = dataclasses.asdict(self)
+        out["exclude_tasks"] = list(self.exclude_tasks)
+        out["overrides"] = list(self.overrides)
+        return out
+
+    def label(self) -> str:
+        """``paper (K = 40, 20 epochs)``, with overridden fields named."""
+        text = f"{self.name} (K = {self.k_folds}, {self.epochs} epochs"
+        if self.overrides:
+            text += f"; overridden: {', '.join(self.overrides)}"
+        return text + ")"
+
+    def with_overrides(self, **changes: Any) -> Protocol:
+        """A copy with fields changed (``None`` values ignored); the changed names are recorded."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)} - {"name"})
+        if unknown:
+            raise ValueError(f"unknown protocol field(s) {unknown}")
+        changed = [k for k, v in changes.items() if getattr(self, k) != v]
+        if not changed:
+            return self
+        overrides = tuple(sorted(set(self.overrides) | set(changed)))
+        return dataclasses.replace(self, **changes, overrides=overrides)
+
+
+#: The named presets.
+PROTOCOLS: dict[str, Protocol] = {
+    "paper": Protocol("paper", k_folds=40, epochs=20),
+    "challenge": Protocol(
+        "challenge", k_folds=200, epochs=20, exclude_tasks=("clouds_reg", "nodata")
+    ),
+    "neuco_current": Protocol("neuco_current", k_folds=40, epochs=10),
+}
+
+
+def get_protocol(name: str, **overrides: Any) -> Protocol:
+    """The named preset with optional overrides (``None`` means "the preset's value").
+
+    Raises:
+        ValueError: for an unknown name or field.
+    """
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; choose one of {PROTOCOL_NAMES}")
+    return PROTOCOLS[name].with_overrides(**overrides)
+
+
+# ---------------------------------------------------------------------------------- elements
+def quality(mean: float, std: float) -> float:
+    """The benchmark's quality ``Q = 2 * mean / (0.02 + std)`` (at most 100; NaN in, NaN out)."""
+    return float(2.0 * mean / (0.02 + std))
+
+
+def summarize_folds(folds: np.ndarray) -> tuple[float, float, float]:
+    """Mean, population std and Q of fold scores, NaN folds ignored (as the benchmark does).
+
+    Returns:
+        ``(mean, std, q)``; all NaN when no fold is finite.
+    """
+    folds = np.asarray(folds, dtype=np.float64)
+    if folds.size == 0 or np.all(np.isnan(folds)):
+        return float("nan"), float("nan"), float("nan")
+    mean = float(np.nanmean(folds))
+    std = float(np.nanstd(folds))
+    return mean, std, quality(mean, std)
+
+
+def shuffle_splits(n: int, k_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The benchmark's folds: ``ShuffleSplit(k_folds, test_size=0.1, random_state=seed)``."""
+    splitter = ShuffleSplit(n_splits=k_folds, test_size=TEST_SIZE, random_state=seed)
+    return list(splitter.split(np.zeros((n, 1))))
+
+
+def standardize_global(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Standardise with one global scalar mean and population std (not per dimension).
+
+    Args:
+        X: ``(n, d)`` embeddings.
+        rows: boolean mask of the rows the statistics are taken over (default: all).
+
+    Returns:
+        float32 ``(X - mean) / std`` (std 0 is replaced by 1, as the benchmark does).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    ref = X if rows is None else X[rows]
+    mu = float(ref.mean(dtype=np.float64))
+    sigma = float(ref.std(dtype=np.float64))
+    if sigma == 0.0 or not np.isfinite(sigma):
+        sigma = 1.0
+    return ((X - np.float32(mu)) / np.float32(sigma)).astype(np.float32)
+
+
+def minmax_scale(values: np.ndarray) -> np.ndarray:
+    """Min-max scale labels to [0, 1]; a constant column gives NaN (undefined scaling)."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.min(values), np.max(values)
+    if hi == lo:
+        return np.full_like(values, np.nan)
+    return (values - lo) / (hi - lo)
+
+
+def fold_scores_from_logits(
+    logits: torch.Tensor, targets: torch.Tensor, is_cls: torch.Tensor
+) -> torch.Tensor:
+    """Test scores per fold and task: R² (regression) or binary F1 (classification).
+
+    F1 thresholds exactly as the benchmark's metric does: sigmoid, then > 0.5, unless every test
+    logit already lies in [0, 1], then the raw value > 0.5.
+
+    Args:
+        logits: ``(K, m, T)`` probe outputs on each fold's test rows.
+        targets: ``(K, m, T)`` scaled labels.
+        is_cls: ``(T,)`` bool, True for classification tasks.
+
+    Returns:
+        ``(K, T)`` float64 scores. R² is NaN where the test labels are constant; F1 is 0 where
+        there is no positive prediction and no positive label (as the benchmark's metric).
+    """
+    out = torch.full(logits.shape[::2], float("nan"), dtype=torch.float64, device=logits.device)
+    reg = ~is_cls
+    if bool(reg.any()):
+        p = logits[:, :, reg].double()
+        y = targets[:, :, reg].double()
+        rss = ((y - p) ** 2).sum(dim=1)
+        tss = ((y - y.mean(dim=1, keepdim=True)) ** 2).sum(dim=1)
+        r2 = 1.0 - rss / tss
+        out[:, reg] = torch.where(tss > 0, r2, torch.full_like(r2, float("nan")))
+    if bool(is_cls.any()):
+        z = logits[:, :, is_cls]
+        y = targets[:, :, is_cls] > 0.5
+        in_unit = ((z >= 0) & (z <= 1)).all(dim=1, keepdim=True)
+        pred = torch.where(in_unit, z, torch.sigmoid(z)) > 0.5
+        tp = (pred & y).sum(dim=1).double()
+        fp = (pred & ~y).sum(dim=1).double()
+        fn = (~pred & y).sum(dim=1).double()
+        denom = 2 * tp + fp + fn
+        f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(denom))
+        nan_rows = torch.isnan(z).any(dim=1)
+        out[:, is_cls] = torch.where(nan_rows, torch.full_like(f1, float("nan")), f1)
+    return out
+
+
+# ---------------------------------------------------------------------------------- per-fold stream
+def fold_seed(seed: int, fold: int) -> int:
+    """The seed of fold ``fold``'s own generator in the ``per_fold`` random stream.
+
+    Returns:
+        A 63-bit seed derived with ``numpy.random.SeedSequence([seed, fold])``.
+    """
+    state = np.random.SeedSequence([int(seed), int(fold)]).generate_state(2, dtype=np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+def linear_init(d: int, generator: torch.Generator) -> torch.Tensor:
+    """Draw a ``Linear(d, 1)`` initialisation exactly as ``nn.Linear`` does from ``generator``.
+
+    Returns:
+        ``(d + 1,)`` float32: the weight row followed by the bias (weight drawn first).
+    """
+    weight = torch.empty(1, d)
+    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    bound = 1.0 / math.sqrt(d) if d > 0 else 0.0
+    bias = torch.empty(1).uniform_(-bound, bound, generator=generator)
+    return torch.cat([weight[0], bias])
+
+
+def fold_randomness(
+    d: int, n_train: int, k_folds: int, epochs: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every fold's initialisation and per-epoch mini-batch orders in the ``per_fold`` stream.
+
+    Fold ``k`` seeds its own generator with :func:`fold_seed` ``(seed, k)`` and draws, in this
+    order, the probe's weight and bias, then one ``torch.randperm`` of its training rows per epoch.
+
+    Returns:
+        ``init`` ``(K, d + 1)`` float32 and ``perms`` ``(epochs, K, n_train)`` int64 (CPU), the
+        permutations being positions into each fold's training indices.
+    """
+    init = torch.empty(k_folds, d + 1)
+    perms = torch.empty(epochs, k_folds, n_train, dtype=torch.int64)
+    for k in range(k_folds):
+        gen = torch.Generator().manual_seed(fold_seed(seed, k))
+        init[k] = linear_init(d, gen)
+        for e in range(epochs):
+            perms[e, k] = torch.randperm(n_train, generator=gen)
+    return init, perms

@@ -1,0 +1,259 @@
+"""Every checkpoint of a run through the benchmark: the Q̄-versus-MSE curve and its picks.
+
+:func:`evaluate_checkpoints` embeds the probed samples with each snapshot (and with
+``best_val.pt`` when its epoch lies between snapshots) and scores them with the protocol's probes.
+Each result is cached (:mod:`e2s_utils.cache`) under a key holding the run, the checkpoint, the
+probed data, the labels, the protocol (name and every value), the probe and the evaluator's code
+version, so a rerun reuses exactly what is still valid and an interrupted evaluation resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from e2s_utils.cache import CacheKey, read_result, write_result
+from e2s_utils.fusion import checkpoints as ck
+from e2s_utils.fusion.config import FusionError
+from e2s_utils.store.loader import FusionData, restrict_tasks
+
+if TYPE_CHECKING:
+    from e2s_utils.data.labels import LabelTask
+    from e2s_utils.evaluate import EvalResult, Protocol
+
+EMBED_BATCH = 512
+
+
+@torch.no_grad()
+def embed(
+    checkpoint: Path | Mapping[str, Any], data: FusionData, device: str = "cpu"
+) -> np.ndarray:
+    """The checkpoint's embeddings of ``data`` (eval mode, float32 ``(n, out_dim)``).
+
+    Raises:
+        FusionError: when ``data`` lacks a model of the checkpoint or a shape differs.
+    """
+    model = ck.model_from_checkpoint(checkpoint, device)
+    missing = [m for m in model.models if m not in data.inputs]
+    if missing:
+        raise FusionError(f"data lacks models {missing} that checkpoint {checkpoint} needs")
+    data = data.select(model.models)
+    if data.shapes != model.shapes:
+        raise FusionError(f"data shapes {data.shapes} differ from the checkpoint's {model.shapes}")
+    x = torch.from_numpy(data.flat(model.models))
+    out = [
+        model.encode(x[s : s + EMBED_BATCH].to(device)).float().cpu()
+        for s in range(0, data.n, EMBED_BATCH)
+    ]
+    if not out:
+        return np.zeros((0, model.encoder[-1].out_features), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+def probe_columns(probe: str) -> tuple[str, str]:
+    """Column name of Q̄ and prefix of per-task Q for a probe (``linear`` is unsuffixed)."""
+    return ("q_bar", "q_") if probe == "linear" else (f"q_bar_{probe}", f"q_{probe}_")
+
+
+def _entries(
+    run_dir: Path, include_best_val: bool
+) -> tuple[list[tuple[int, Path, str]], int | None]:
+    ckpts = ck.list_checkpoints(run_dir)
+    entries = [(epoch, path, f"epoch_{epoch:05d}") for epoch, path in ckpts]
+    best_path = run_dir / ck.BEST_VAL
+    best_epoch: int | None = None
+    if include_best_val and best_path.is_file():
+        best_epoch = int(ck.load_checkpoint(best_path)["epoch"])
+        if best_epoch not in {e for e, _ in ckpts}:
+            entries.append((best_epoch, best_path, f"best_val_epoch_{best_epoch:05d}"))
+            entries.sort(key=lambda item: item[0])
+    return entries, best_epoch
+
+
+def _run_identity(run_dir: Path) -> str:
+    from e2s_utils.cache import CACHE_FILE
+    from e2s_utils.io import sha256_file
+
+    path = run_dir / CACHE_FILE
+    if not path.is_file():
+        raise FusionError(f"{run_dir} is not a compressor run (no {CACHE_FILE}); train it first")
+    return sha256_file(path)
+
+
+def evaluation_key(
+    run_id: str, name: str, data: FusionData, tasks_fp: str, protocol: Protocol, probe: str
+) -> CacheKey:
+    """The cache key of one checkpoint's evaluation."""
+    return CacheKey(
+        "evaluation",
+        {
+            "run": run_id,
+            "checkpoint": name,
+            "data": data.fingerprint(),
+            "tasks": tasks_fp,
+            "protocol": protocol.to_dict(),
+            "probe": probe,
+        },
+    )
+
+
+def evaluate_checkpoints(
+    run_dir: Path,
+    data: FusionData,
+    tasks: Mapping[str, LabelTask],
+    protocol: Protocol,
+    *,
+    probes: Sequence[str] = ("linear", "ridge"),
+    device: str = "cpu",
+    progress: bool = True,
+    include_best_val: bool = True,
+    results: dict[str, dict[str, EvalResult]] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every checkpoint's embeddings of ``data`` under ``protocol`` (cached).
+
+    Args:
+        run_dir: a run directory written by :func:`~e2s_utils.fusion.train.train`.
+        data: the probed samples.
+        tasks: the label tasks (restricted here to ``data``'s ids).
+        protocol: the benchmark protocol.
+        probes: which probes to run (``linear``: the benchmark's; ``ridge``: the converged one).
+        device: torch device of embedding and probing.
+        progress: show a bar over checkpoints.
+        include_best_val: also evaluate ``best_val.pt`` when its epoch has no snapshot.
+        results: if given, filled with ``{checkpoint: {probe: EvalResult}}`` (every fold score),
+            keyed like the table's ``checkpoint`` column.
+
+    Returns:
+        One row per checkpoint, sorted by epoch: ``epoch``, ``train_loss``, ``val_mse``,
+        ``val_mse_<model>``, ``q_bar``, ``q_bar_ridge``, ``q_<task>``, ``q_ridge_<task>``,
+        ``checkpoint`` (the file, relative to ``run_dir``) and ``best_val``.
+
+    Raises:
+        FusionError: when the run has no checkpoints.
+    """
+    from e2s_utils.evaluate import EvalResult, evaluate
+    from e2s_utils.store.loader import _tasks_fingerprint
+
+    run_dir = Path(run_dir)
+    entries, best_epoch = _entries(run_dir, include_best_val)
+    if not entries:
+        raise FusionError(f"{run_dir} holds no checkpoints; train the compressor first")
+    tasks = restrict_tasks(tasks, data.ids)
+    run_id, tasks_fp = _run_identity(run_dir), _tasks_fingerprint(tasks)
+    history = ck.read_history(run_dir)
+    history = history.set_index("epoch") if len(history) else None
+    rows = []
+    for epoch, path, name in tqdm(entries, disable=not progress, desc="checkpoints", unit="ckpt"):
+        row: dict[str, Any] = {"epoch": epoch}
+        if history is not None and epoch in history.index:
+            h = history.loc[epoch]
+            row["train_loss"] = h["train_loss"]
+            row.update({c: h[c] for c in history.columns if c.startswith("val_mse")})
+        X: np.ndarray | None = None
+        for probe in probes:
+            key = evaluation_key(run_id, name, data, tasks_fp, protocol, probe)
+            file = run_dir / "evaluation" / f"{name}__{probe}__{key.short()}.json"
+            cached = read_result(file, key)
+            if cached is not None:
+                result: EvalResult = EvalResult.from_dict(cached)
+            else:
+                X = embed(path, data, device=device) if X is None else X
+                result = evaluate(
+                    data.ids,
+                    X,
+                    tasks,
+                    protocol=protocol,
+                    probe=probe,  # type: ignore[arg-type]
+                    device=device,
+                )
+                write_result(file, key, result.to_dict())
+            if results is not None:
+                results.setdefault(path.relative_to(run_dir).as_posix(), {})[probe] = result
+            qcol, prefix = probe_columns(probe)
+            row[qcol] = float(result.q_bar)
+            row.update({f"{prefix}{t}": float(result.tasks[t].q) for t in sorted(result.tasks)})
+        row["checkpoint"] = path.relative_to(run_dir).as_posix()
+        row["best_val"] = epoch == best_epoch
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    lead = [c for c in ("epoch", "train_loss", "val_mse") if c in table]
+    lead += [c for c in table.columns if c.startswith("val_mse_")]
+    qbars = [probe_columns(p)[0] for p in probes]
+    rest = [c for c in table.columns if c not in lead and c not in qbars]
+    return table[lead + qbars + rest]
+
+
+def best_checkpoints(table: pd.DataFrame, probe: str = "linear") -> dict[str, dict[str, Any]]:
+    """The best-Q̄ and best-validation-MSE rows of an :func:`evaluate_checkpoints` table.
+
+    Returns:
+        ``{"best_q": {...}, "best_mse": {...}}``, each with ``epoch``, ``q_bar``, ``val_mse`` and
+        ``checkpoint`` (the file relative to the run directory); ties go to the earliest epoch.
+    """
+    qcol = probe_columns(probe)[0]
+    iq = int(table[qcol].to_numpy().argmax())
+    im = int(np.nan_to_num(table["val_mse"].to_numpy(), nan=np.inf).argmin())
+
+    def pick(i: int) -> dict[str, Any]:
+        return {
+            "epoch": int(table["epoch"].iloc[i]),
+            "q_bar": float(table[qcol].iloc[i]),
+            "val_mse": float(table["val_mse"].iloc[i]),
+            "checkpoint": str(table["checkpoint"].iloc[i]) if "checkpoint" in table else "",
+        }
+
+    return {"best_q": pick(iq), "best_mse": pick(im)}
+
+
+def summary_frame(table: pd.DataFrame, random_q: Mapping[str, float]) -> pd.DataFrame:
+    """Untrained, best-Q̄, best-MSE and last checkpoints, and random embeddings, at a glance.
+
+    Args:
+        table: an :func:`evaluate_checkpoints` table (``epoch``, ``val_mse``, ``q_bar``,
+            ``q_bar_ridge``).
+        random_q: Q̄ of N(0, 1) embeddings of the same ids, keyed by probe.
+
+    Returns:
+        One row per reference point with its epoch, validation MSE and both probes' Q̄.
+    """
+    best = best_checkpoints(table)
+    ordered = table.sort_values("epoch", kind="stable")
+    picks = {
+        "untrained (epoch 0)": int(ordered.index[0]),
+        "best Q-bar (the paper's choice)": int(
+            table.index[table["epoch"] == best["best_q"]["epoch"]][0]
+        ),
+        "best validation MSE": int(table.index[table["epoch"] == best["best_mse"]["epoch"]][0]),
+        "last epoch": int(ordered.index[-1]),
+    }
+    rows = [
+        {
+            "checkpoint": label,
+            "epoch": int(table.loc[i, "epoch"]),
+            "val MSE": float(table.loc[i, "val_mse"]),
+            "Q-bar (linear probe)": float(table.loc[i, "q_bar"]),
+            "Q-bar (ridge probe)": float(table.loc[i, "q_bar_ridge"]),
+        }
+        for label, i in picks.items()
+    ]
+    rows.append(
+        {
+            "checkpoint": "random N(0, 1) embeddings",
+            "epoch": None,
+            "val MSE": float("nan"),
+            "Q-bar (linear probe)": float(random_q.get("linear", float("nan"))),
+            "Q-bar (ridge probe)": float(random_q.get("ridge", float("nan"))),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def random_embeddings(n: int, dim: int = 1024, seed: int = 0) -> np.ndarray:
+    """N(0, 1) embeddings ``(n, dim)`` float32: the random reference row of the benchmark."""
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)

@@ -1,0 +1,83 @@
+"""The studies: the ablation (Table 1, the heatmap) and the long-training (double-descent) run.
+
+Modules: :mod:`~e2s_utils.studies.paper` (the paper's numbers and names),
+:mod:`~e2s_utils.studies.inputs` (dataset, stores and the one loader),
+:mod:`~e2s_utils.studies.ablation` (Table 1's rows and the study), :mod:`~e2s_utils.studies.units`
+(one cached row x seed), :mod:`~e2s_utils.studies.table` (Table 1),
+:mod:`~e2s_utils.studies.verdicts` (what it concludes) and
+:mod:`~e2s_utils.studies.long_training` (the long run and its descents).
+"""
+
+from __future__ import annotations
+
+from e2s_utils.studies.ablation import (
+    SELECTIONS,
+    AblationRun,
+    StudyError,
+    ablation_runs,
+    seed_list,
+    stores_needed,
+)
+from e2s_utils.studies.inputs import ensure_dataset, ensure_stores, prepare_inputs
+from e2s_utils.studies.long_training import (
+    DescentAnalysis,
+    LongResult,
+    detect_descents,
+    format_long_summary,
+    log_spaced_epochs,
+    long_config,
+    long_summary,
+    run_long,
+)
+from e2s_utils.studies.paper import (
+    FUSION_ORDER,
+    PAPER_NO_DROPOUT_Q_BAR,
+    display_name,
+    paper_table1,
+)
+from e2s_utils.studies.table import (
+    TABLE1_HEADERS,
+    AblationResults,
+    present_table1,
+    table1,
+    with_paper_reference,
+)
+from e2s_utils.studies.units import fusion_config, pca_embed, run_ablation, run_unit
+from e2s_utils.studies.verdicts import Comparison, ablation_summary, compare, format_summary
+
+__all__ = [
+    "FUSION_ORDER",
+    "PAPER_NO_DROPOUT_Q_BAR",
+    "SELECTIONS",
+    "TABLE1_HEADERS",
+    "AblationResults",
+    "AblationRun",
+    "Comparison",
+    "DescentAnalysis",
+    "LongResult",
+    "StudyError",
+    "ablation_runs",
+    "ablation_summary",
+    "compare",
+    "detect_descents",
+    "display_name",
+    "ensure_dataset",
+    "ensure_stores",
+    "format_long_summary",
+    "format_summary",
+    "fusion_config",
+    "log_spaced_epochs",
+    "long_config",
+    "long_summary",
+    "paper_table1",
+    "pca_embed",
+    "prepare_inputs",
+    "present_table1",
+    "run_ablation",
+    "run_long",
+    "run_unit",
+    "seed_list",
+    "stores_needed",
+    "table1",
+    "with_paper_reference",
+]

@@ -1,0 +1,77 @@
+"""What a study needs before it can run: the dataset, every embedding store, the one loader.
+
+:func:`ensure_stores` creates the synthetic dataset (for a synthetic profile) and every missing or
+unfinished store; both steps are idempotent. :func:`prepare_inputs` does that and returns the
+:class:`~e2s_utils.store.StudyInputs` of the one loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from e2s_utils.store.layout import store_path
+from e2s_utils.store.loader import StudyInputs, load_inputs
+from e2s_utils.store.shards import EmbeddingStore
+
+if TYPE_CHECKING:
+    from e2s_utils.config import RunContext
+
+
+def ensure_dataset(ctx: RunContext, *, progress: bool | None = None) -> None:
+    """Write the profile's synthetic dataset if it is synthetic and not there yet."""
+    prof = ctx.profile
+    if prof.data.synthetic:
+        from e2s_utils.data import synthetic
+
+        synthetic.ensure_dataset(
+            ctx.data_root,
+            n=prof.data.n_samples,
+            seed=prof.data.seed,
+            layout="challenge",
+            progress=prof.progress if progress is None else progress,
+        )
+
+
+def ensure_stores(
+    ctx: RunContext, stores: Iterable[tuple[str, str]], *, progress: bool | None = None
+) -> None:
+    """Create the synthetic dataset and any missing or unfinished embedding store.
+
+    Args:
+        ctx: the run context.
+        stores: ``(model, preset)`` pairs to make sure of.
+        progress: show progress bars (default: the profile's setting).
+    """
+    from e2s_utils import extract
+
+    prof = ctx.profile
+    progress = prof.progress if progress is None else progress
+    ensure_dataset(ctx, progress=progress)
+    for model, preset in stores:
+        st = EmbeddingStore(store_path(ctx.out_dir, model, preset, prof.extract.size))
+        if st.exists() and st.complete:
+            continue
+        extract.extract(
+            model,
+            preset,
+            prof.extract.size,
+            ctx.data_root,
+            ctx.out_dir,
+            batch_size=prof.extract.batch_size,
+            num_workers=prof.extract.num_workers,
+            device=ctx.device,
+            seed=prof.seed,
+            progress=progress,
+        )
+
+
+def prepare_inputs(
+    ctx: RunContext, stores: Iterable[tuple[str, str]], *, progress: bool | None = None
+) -> StudyInputs:
+    """:func:`ensure_stores`, then the one loader's :class:`StudyInputs` for the profile."""
+    ensure_stores(ctx, stores, progress=progress)
+    prof = ctx.profile
+    inputs = load_inputs(ctx.data_root, ctx.out_dir, prof.extract.size, setting=prof.data.setting)
+    ctx.add_stamp(inputs.split.stamp)
+    return inputs
