@@ -216,7 +216,22 @@ def _corrupt(root: Path, kind: str) -> tuple[str, str]:
     if kind == "unreadable":
         sid, path = _victim(root, "s1")
         _replace(path, b"this is not a zip file" * 10)
-        return sid, "unreadable zipped Zarr store"
+        return sid, "not a readable zip file"
+    if kind == "damaged_chunk":  # a chunk that decodes (valid zip CRC) to garbage
+        sid, path = _victim(root, "s2l2a")
+        cube = read_cube(path, "s2l2a")
+        garbage = np.random.default_rng(0).integers(0, 65535, size=(8, 8))
+        cube[2, 3, 100:108, 100:108] = garbage
+        path.unlink()
+        write_cube(path, cube.astype(np.uint16))
+        return sid, "outside the physically possible range"
+    if kind == "s1_out_of_range":
+        sid, path = _victim(root, "s1")
+        cube = read_cube(path, "s1")
+        cube[0, 1, 7, 7] = 3.0e4  # float32 garbage that is finite
+        path.unlink()
+        write_cube(path, cube)
+        return sid, "outside the physically possible range"
     if kind in ("nan", "inf"):
         sid, path = _victim(root, "s1")
         cube = read_cube(path, "s1")
@@ -227,7 +242,17 @@ def _corrupt(root: Path, kind: str) -> tuple[str, str]:
     raise ValueError(kind)
 
 
-KINDS = ["missing_modality", "band_count", "shape", "truncated", "unreadable", "nan", "inf"]
+KINDS = [
+    "missing_modality",
+    "band_count",
+    "shape",
+    "truncated",
+    "unreadable",
+    "nan",
+    "inf",
+    "damaged_chunk",
+    "s1_out_of_range",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -243,6 +268,8 @@ def test_validation_error_raise(dataset: Path, tmp_path: Path, kind: str) -> Non
     assert sid in msg and fragment in msg
     if kind != "missing_modality":
         assert ".zarr.zip" in msg and "on_error='skip'" in msg
+    if kind in ("truncated", "unreadable"):  # the real cause, not zarr's follow-up error
+        assert "BadZipFile" in msg and "_zf" not in msg
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -315,3 +342,15 @@ def test_float16_s1_is_read_as_float32(tmp_path: Path) -> None:
     assert zarr_metadata(path)["bands/.zarray"]["dtype"] == "<f2"
     out = read_cube(path, "s1")
     assert out.dtype == np.float32 and float(out.mean()) == -12.5
+
+
+def test_saturated_s2_pixels_are_accepted(tmp_path: Path) -> None:
+    cube = np.full((4, 12, 264, 264), 1200, np.uint16)
+    cube[0, 0, :2, :2] = 65535  # the products' saturation marker
+    path = write_cube(tmp_path / "x.zarr.zip", cube)
+    assert read_cube(path, "s2l2a")[0, 0, 0, 0] == 65535.0
+    cube[0, 0, :2, :2] = 30000  # not a marker and beyond any reflectance
+    path.unlink()
+    write_cube(path, cube)
+    with pytest.raises(DataError, match="physically possible"):
+        read_cube(path, "s2l2a")

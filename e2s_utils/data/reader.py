@@ -43,6 +43,13 @@ DIMS: tuple[str, ...] = ("sample", "time", "band", "y", "x")
 DEV_FRACTION: float = 5149 / 13260
 #: Folder names of the challenge-era splits.
 SPLIT_FOLDERS: dict[str, str] = {"dev": "data_dev", "eval": "data_eval"}
+#: The largest physically possible S2 digital number (reflectance x 10000): bright cloud and snow
+#: reach 10,000-16,000 at the top of the atmosphere; 25,000 (reflectance 2.5) leaves a wide margin.
+#: 65,535 is the Sentinel-2 products' saturation marker and is accepted as such.
+S2_MAX_DN: float = 25000.0
+S2_SATURATED: float = 65535.0
+#: The physically possible range of Sentinel-1 backscatter in dB (water about -25, urban above 0).
+S1_DB_RANGE: tuple[float, float] = (-100.0, 60.0)
 
 
 class DataError(E2SError, ValueError):
@@ -233,16 +240,52 @@ def split_ids(root: Path | str) -> dict[Literal["dev", "eval"], list[str]]:
     return out
 
 
+def _close(store: object) -> None:
+    """Close a zarr ZipStore, tolerating one whose zip never opened (zarr 3 then lacks ``_zf``)."""
+    try:
+        store.close()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def _open_bands(path: Path):  # noqa: ANN202 - returns (store, zarr array)
     import zarr
 
+    with zipfile.ZipFile(path) as zf:  # the real cause first: BadZipFile for a truncated file
+        zf.infolist()
     store = zarr.storage.ZipStore(str(path), mode="r")
     try:
         group = zarr.open_group(store=store, mode="r")
         return store, group[VARIABLE]
     except Exception:
-        store.close()
+        _close(store)
         raise
+
+
+def check_physical_range(cube: np.ndarray, modality: Modality, where: str) -> None:
+    """Reject values no sensor can produce (a damaged chunk decodes to such garbage).
+
+    S2 digital numbers must lie in ``[0, S2_MAX_DN]`` or equal the saturation marker
+    ``S2_SATURATED``; S1 backscatter must lie in :data:`S1_DB_RANGE` dB.
+
+    Raises:
+        DataError: naming the sample, the file, how many values and the largest offender.
+    """
+    if modality == "s1":
+        lo, hi = S1_DB_RANGE
+        bad = (cube < lo) | (cube > hi)
+        unit = "dB"
+    else:
+        lo, hi = 0.0, S2_MAX_DN
+        bad = ((cube < lo) | (cube > hi)) & (cube != S2_SATURATED)
+        unit = "digital numbers (reflectance x 10000)"
+    if bad.any():
+        worst = float(cube[bad][np.argmax(np.abs(cube[bad]))])
+        raise DataError(
+            f"{where}: {int(bad.sum())} value(s) outside the physically possible range "
+            f"[{lo:g}, {hi:g}] {unit} (e.g. {worst:g}); a chunk of the file is damaged: "
+            "re-download it, or use on_error='skip'"
+        )
 
 
 def read_cube(
@@ -257,14 +300,16 @@ def read_cube(
         path: the ``<id>.zarr.zip`` file.
         modality: ``s1``, ``s2l1c`` or ``s2l2a`` (fixes the expected band count).
         sample: the id, for messages (default: from the file name).
-        check_finite: reject NaN and infinite values.
+        check_finite: reject NaN, infinite and physically impossible values
+            (:func:`check_physical_range`).
 
     Returns:
         float32 array ``(4, C, 264, 264)``.
 
     Raises:
         DataError: for an unreadable or truncated zip, a store without ``bands``, a wrong shape
-            or band count, or non-finite values; the message names the id and the file.
+            or band count, or non-finite or impossible values; the message names the id and
+            the file.
     """
     path = Path(path)
     sid = sample or sample_id(path)
@@ -275,7 +320,12 @@ def read_cube(
         raise DataError(f"{where}: file not found; re-download it or rebuild the index")
     try:
         store, arr = _open_bands(path)
-    except Exception as exc:  # zip, JSON and zarr errors all mean "unreadable store"
+    except zipfile.BadZipFile as exc:
+        raise DataError(
+            f"{where}: not a readable zip file (BadZipFile: {exc}); the file is truncated or "
+            "corrupt: re-download it, or use on_error='skip'"
+        ) from exc
+    except Exception as exc:  # JSON and zarr errors also mean "unreadable store"
         raise DataError(
             f"{where}: unreadable zipped Zarr store ({type(exc).__name__}: {exc}); the file is "
             "truncated or corrupt: re-download it, or use on_error='skip'"
@@ -298,7 +348,7 @@ def read_cube(
                 "truncated or corrupt: re-download it, or use on_error='skip'"
             ) from exc
     finally:
-        store.close()
+        _close(store)
     cube = data.reshape(expected[1:]).astype(np.float32, copy=False)
     if check_finite and not np.isfinite(cube).all():
         bad = int((~np.isfinite(cube)).sum())
@@ -306,6 +356,8 @@ def read_cube(
             f"{where}: {bad} NaN/inf value(s) in 'bands'; S1 stored as float16 may overflow: "
             "re-download or re-export the sample, or use on_error='skip'"
         )
+    if check_finite:
+        check_physical_range(cube, modality, where)
     return cube
 
 
