@@ -279,7 +279,7 @@ def default_profile_name() -> ProfileName:
             raise ConfigError(
                 f"E2S_PROFILE={env!r} is not a profile; choose one of {PROFILE_NAMES}"
             )
-        return env  # type: ignore[return-value]
+        return env
     return "full" if paths.data_dir() is not None else "demo"
 
 
@@ -292,7 +292,7 @@ def parameter_type(name: str) -> Any:
     if name not in PARAMETERS:
         raise ConfigError(f"unknown parameter {name!r}; known: {sorted(PARAMETERS)}")
     if name == "protocol":
-        return Literal[PROTOCOL_NAMES]  # type: ignore[valid-type]
+        return Literal[PROTOCOL_NAMES]
     section, field_name = PARAMETERS[name]
     return typing.get_type_hints(_SECTIONS[section])[field_name]
 

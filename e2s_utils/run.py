@@ -271,7 +271,9 @@ def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = Fals
             return summary
         seconds = time.perf_counter() - start
         summary.results.append(
-            JobResult(job.label, "ok", seconds, _artifacts_written_since(wall_start), job.output)
+            JobResult(
+                job.label, "ok", seconds, _artifacts_written_since(wall_start), output=job.output
+            )
         )
     return summary
 

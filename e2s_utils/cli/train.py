@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from e2s_utils.evaluate import get_protocol
     from e2s_utils.io import atomic_write_text
     from e2s_utils.runtime import pick_device
-    from e2s_utils.store import load_inputs
+    from e2s_utils.store import Setting, load_inputs
 
     args = build_parser().parse_args(argv)
     data_root = args.data_root or paths.data_dir() or args.out / "synthetic"
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )
-    setting = "inductive" if args.inductive else "transductive"
+    setting: Setting = "inductive" if args.inductive else "transductive"
     inputs = load_inputs(
         data_root, args.out, args.size, setting=setting, split_file=args.split_file
     )

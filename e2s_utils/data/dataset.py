@@ -148,7 +148,7 @@ def collate_cubes(samples: list[dict[str, Any]]) -> dict[str, Any]:
         if good:
             batch[m] = torch.stack([s[m] for s in good])
         else:
-            batch[m] = torch.empty((0, N_SEASONS, N_BANDS[m], CUBE_SIZE, CUBE_SIZE))
+            batch[m] = torch.empty((0, N_SEASONS, N_BANDS[m], CUBE_SIZE, CUBE_SIZE))  # type: ignore[index]
     return batch
 
 

@@ -545,7 +545,9 @@ def _write_labels(labels_dir: Path, labels: dict[str, pd.Series]) -> None:
     from e2s_utils.data import labels as label_io
 
     for name, series in labels.items():
-        kind = "classification" if label_io.TASK_TYPES[name] == "cls" else "regression"
+        kind: label_io.TaskKind = (
+            "classification" if label_io.TASK_TYPES[name] == "cls" else "regression"
+        )
         label_io.write_task(labels_dir, name, kind, series.sort_index())
 
 

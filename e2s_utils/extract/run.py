@@ -89,7 +89,7 @@ def _recipe_dict(spec: Any, preset: str) -> dict[str, Any] | None:
     recipe = spec.recipes.get(preset)
     if recipe is None:
         return None
-    if dataclasses.is_dataclass(recipe):
+    if dataclasses.is_dataclass(recipe) and not isinstance(recipe, type):
         return dataclasses.asdict(recipe)
     return {"repr": repr(recipe)}
 
@@ -155,7 +155,7 @@ def _make_loader(
 
     from e2s_utils.data import CubeDataset, collate_cubes
 
-    dataset = CubeDataset(index, ids=ids, modalities=modalities, on_error=on_error)
+    dataset = CubeDataset(index, ids=ids, modalities=modalities, on_error=on_error)  # type: ignore[arg-type]
     return DataLoader(
         dataset,
         batch_sampler=batch_sampler,
@@ -380,7 +380,7 @@ def _prepare(
     seed: int,
     weights_dir: Path | None,
     on_error: OnError,
-) -> tuple[Any, Extractor, list[str], SampleIndex, list[str]]:
+) -> tuple[Any, Extractor, list[Any], SampleIndex, list[str]]:
     """The model's spec and ready extractor, the modalities it reads, the index and the ids."""
     from e2s_utils.data import SampleIndex
     from e2s_utils.models.registry import build_extractor, get_spec

@@ -140,7 +140,7 @@ def finished(run_dir: Path, config: FusionConfig, history: pd.DataFrame) -> bool
 # ---------------------------------------------------------------------------------- RNG state
 def rng_state(shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
     """Every RNG state a run depends on: torch, CUDA, NumPy, Python and the shuffling generator."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     py_state = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),

@@ -171,15 +171,19 @@ def projection(
     fig = Figure(figsize=(5.2, 4.2), layout="constrained")
     ax = fig.subplots()
     if (~has).any():
-        ax.scatter(*coords[~has].T, s=10, c="#d0d0d0", label="no label", lw=0)
+        ax.scatter(coords[~has, 0], coords[~has, 1], s=10, c="#d0d0d0", label="no label", lw=0)
     name = labels.name or "label"
     if kind == "classification":
         for k, cls in enumerate(np.unique(values[has])):
             sel = has & (values == cls)
-            ax.scatter(*coords[sel].T, s=14, color=f"C{k}", label=f"{name} = {cls:g}", lw=0)
+            ax.scatter(
+                coords[sel, 0], coords[sel, 1], s=14, color=f"C{k}", label=f"{name} = {cls:g}", lw=0
+            )
         ax.legend(fontsize=7)
     elif has.any():
-        points = ax.scatter(*coords[has].T, s=14, c=values[has], cmap="viridis", lw=0)
+        points = ax.scatter(
+            coords[has, 0], coords[has, 1], s=14, c=values[has], cmap="viridis", lw=0
+        )
         fig.colorbar(points, ax=ax, label=name)
         if (~has).any():
             ax.legend(fontsize=7, loc="best")

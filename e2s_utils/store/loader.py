@@ -121,7 +121,9 @@ class FusionData:
     @property
     def shapes(self) -> dict[str, tuple[int, int]]:
         """Model name -> per-sample ``(C, T)``, in canonical order."""
-        return {m: tuple(self.inputs[m].shape[1:]) for m in self.models}  # type: ignore[misc]
+        return {
+            m: (int(self.inputs[m].shape[1]), int(self.inputs[m].shape[2])) for m in self.models
+        }
 
     def subset(self, ids: Sequence[str]) -> FusionData:
         """The rows of ``ids`` (in that order).
@@ -157,7 +159,7 @@ class FusionData:
             for m in self.models:
                 arr = self.inputs[m]
                 h.update(f"|{m}|{arr.shape}|".encode())
-                h.update(memoryview(arr).cast("B"))
+                h.update(np.ascontiguousarray(arr).tobytes())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -119,7 +119,7 @@ def select_checkpoints(curve: pd.DataFrame, tasks: Iterable[str]) -> dict[Select
 
 def _fusion_unit(
     run: AblationRun, seed: int, profile: Profile, inputs: StudyInputs, run_dir: Path, device: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[Any, Any], dict[str, Any]]:
     from e2s_utils import fusion
     from e2s_utils.evaluate import evaluate
 
@@ -223,10 +223,8 @@ def _direct_unit(
     else:
         raise StudyError(f"unknown method {run.method!r} of row {run.name}")
     extra["dim"] = int(X.shape[1])
-    linear, ridge = (
-        evaluate(inputs.probe_ids, X, inputs.tasks, protocol=profile.protocol, probe=p)
-        for p in ("linear", "ridge")
-    )  # type: ignore[arg-type]
+    linear = evaluate(inputs.probe_ids, X, inputs.tasks, protocol=profile.protocol, probe="linear")
+    ridge = evaluate(inputs.probe_ids, X, inputs.tasks, protocol=profile.protocol, probe="ridge")
     rec = record(None, val_mse, linear, ridge)
     return {sel: rec for sel in SELECTIONS}, extra
 
