@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "reproduce": "run the whole notebook sequence with papermill",
     "synth": "write a synthetic dataset in the real format",
     "weights": "list expected checkpoints and what is present",
+    "split": "show a dataset's dev/eval split; write the official split file",
     "extract": "extract one model's embeddings into the store",
     "train": "train the fusion compressor",
     "evaluate": "score an embedding CSV with the NeuCo-Bench protocol",
