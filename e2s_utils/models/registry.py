@@ -51,6 +51,8 @@ from e2s_utils.models.specs import (
 )
 
 __all__ = [
+    "BASELINE_MODULE",
+    "FOUNDATION_MODULES",
     "PAPER_MODELS",
     "PRESETS",
     "SIZES",
@@ -69,6 +71,7 @@ __all__ = [
     "Seasons",
     "Size",
     "StatsName",
+    "SUPPORT_MODULES",
     "build_extractor",
     "checkpoint_path",
     "get_spec",
@@ -103,7 +106,9 @@ class Extractor(nn.Module):
         size: ``micro`` / ``tiny`` / ``full``.
         output_shape: ``(C, T)`` per sample.
         weights_identity: ``"sha256:<hex> <file>"`` when a checkpoint was loaded, else
-            ``"random init, seed <s>"``.
+            ``"random init, seed <s>"``, followed by ``" (<preset>: <file> present but not
+            loaded, as the published code ran)"`` when the weights folder held a file the preset
+            does not load (see :func:`build_extractor`).
     """
 
     def __init__(self, spec: ModelSpec, preset: str, size: str) -> None:
