@@ -11,12 +11,13 @@ season -> ``(1024, 4)``. The presets differ in the normalisation only:
   S1 statistics. An older root-level script of the same authors used the raw downstream
   statistics instead.
 * ``as_intended``: a consistent pairing, no shift and the raw downstream statistics (SPEC 1.4),
-  for both modalities. This is the pairing the authors' own earlier CROMA script used, so it is
-  the normalisation they meant for CROMA; it standardises the data as stored (the statistics were
-  computed on this very set), whereas "+1000 then v1.1" would shift first only to undo it. CROMA
-  itself was pretrained on per-batch, per-channel (mean +- 2 std) min-max scaling to [0, 1]
-  (antofuller/CROMA README, ``normalize``), which neither pipeline reproduces; both tables give
-  zero-mean, unit-scale inputs, the closer match for a frozen encoder.
+  for both modalities. It is the pairing of the authors' earlier CROMA script (the one SPEC 1.4
+  describes as "raw statistics, no shift, for CROMA"), and of the two consistent pairings it is
+  the one whose statistics were computed on these very files. The other one, "+1000 then v1.1",
+  differs by a per-band affine map, mostly in scale (B02: ``(x - 917) / 1604`` against
+  ``(x - 925) / 1201``). CROMA itself was pretrained on per-batch, per-channel (mean +- 2 std)
+  min-max scaling to [0, 1] (antofuller/CROMA README, ``normalize``), which neither pipeline
+  reproduces.
 
 Attention: the library's attention materialises the full ``(B, H, N, N)`` score tensor; at
 264 px (1,089 tokens) CROMA-L dominates the study's cost. Every ``Attention`` /

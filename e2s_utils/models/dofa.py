@@ -19,13 +19,15 @@ turn that into a ``(D, C_in, k, k)`` convolution kernel, with the same parameter
   (``hubconf.py`` entry ``vit_base_dofa``: ``dofa_v1.vit_base_patch16`` with
   ``load_state_dict(strict=False)``), with the checkpoint ``DOFA_ViT_base_e100.pth``
   (earthflow/DOFA on Hugging Face, the authors' first release).
-* ``corrected``: torchgeo PR 2256 ("DOFA: fix bug in patch embedding", merged before torchgeo
-  0.6.0) reshapes with ``view(inplanes, k, k, embed_dim).permute(3, 0, 1, 2)``; torchgeo 0.8.1's
-  ``DOFAEmbedding.forward`` has it. The maintainers wrote in that PR that the authors retrained
-  DOFA after the fix and that the new weights were released: torchgeo's
-  ``DOFABase16_Weights.DOFA_MAE`` moved from ``dofa_base_patch16_224-7cc0f413.pth`` to
-  ``dofa_base_patch16_224-a0275954.pth`` (hf.co/torchgeo/dofa). The authors' own benchmark code
-  (Copernicus-Bench, ``foundation_models/DOFA/wave_dynamic_layer.py``) carries the permute too.
+* ``corrected``: torchgeo PR 2256 ("DOFA: fix bug in patch embedding", August-September 2024)
+  reshapes with ``view(inplanes, k, k, embed_dim).permute(3, 0, 1, 2)``; torchgeo 0.8.1's
+  ``DOFAEmbedding.forward`` has it. The maintainers wrote in that PR that the DOFA authors were
+  retraining the model after the fix, then that the new weights were released and every metric
+  improved. torchgeo's ``DOFABase16_Weights.DOFA_MAE`` pointed at
+  ``dofa_base_patch16_224-7cc0f413.pth`` in an earlier release and points at
+  ``dofa_base_patch16_224-a0275954.pth`` (hf.co/torchgeo/dofa, revision b8db318) in 0.8.1. The
+  authors' later benchmark code (zhu-xlab/Copernicus-FM, Copernicus-Bench
+  ``foundation_models/DOFA/wave_dynamic_layer.py``) carries the permute too.
 
 Pairing: ``as_published_code`` = ``hub`` variant + ``DOFA_ViT_base_e100.pth`` (what the public
 code ran, and the pair the e100 weights were trained as); ``as_intended`` = ``corrected`` variant

@@ -14,7 +14,7 @@ per pass, concatenated ``[S1, S2]``.
 The ``res`` input (``InputRecipe.res``, handed to the network unchanged at every size and
 recorded with the recipe in the store manifest). Scale-MAE recomputes its 2-D sin-cos position
 table every call from the patch grid multiplied by ``res``, so ``res`` moves every embedding (up
-to 2.7 in z units between 1.0 and 11.8 on real cubes; :func:`res_sensitivity` measures it).
+to 2.7 in z units between 1.0 and 11.8, SPEC 6.2; :func:`res_sensitivity` measures it).
 What it means, in the upstream code (bair-climate-initiative/scale-mae, ``mae/``):
 
 * pretraining: the collate functions of ``dataloaders/utils.py`` (``TransformCollateFn``) set
