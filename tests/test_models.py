@@ -11,11 +11,14 @@ import torch
 from torch import nn
 
 from e2s_utils import bands as B
-from e2s_utils.models import build_extractor, get_spec, list_models
+from e2s_utils.models import build_extractor, catalog, get_spec, list_models
 from e2s_utils.models.common import prepare_group
-from e2s_utils.models.registry import PRESETS, BandGroup
+from e2s_utils.models.registry import PRESETS, SIZES, BandGroup
 
 FOUNDATION = ("copernicusfm", "dofa", "croma", "prithvi", "scalemae")
+#: Every foundation entry with its presets (variants have only the presets they declare).
+ENTRIES = [(n, p) for n in list_models("foundation", include_variants=True) for p in PRESETS
+           if p in get_spec(n).recipes]  # fmt: skip
 
 
 def raw_batch(batch: int = 2, seed: int = 0, size: int = 264) -> dict[str, torch.Tensor]:
@@ -43,8 +46,7 @@ def test_registry_lists_the_five_foundation_models_in_order() -> None:
         get_spec("dofa").output_shape("as_intended", "huge")
 
 
-@pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("name", FOUNDATION)
+@pytest.mark.parametrize(("name", "preset"), ENTRIES)
 def test_micro_builds_offline_and_returns_declared_shape(name: str, preset: str, cubes) -> None:
     model = build_extractor(name, preset=preset, size="micro", seed=0)
     assert not model.training
@@ -81,13 +83,21 @@ def test_build_leaves_global_rng_untouched() -> None:
 
 def test_tiny_sizes_declared() -> None:
     # tiny = the same architectures at 192-d, 4 blocks (the demo's cost); CROMA at 120 px
-    for name in FOUNDATION:
-        for preset in PRESETS:
-            arch = get_spec(name).architectures[(preset, "tiny")]
-            assert arch.embed_dim == 192 and arch.depth == 4
-            micro = get_spec(name).architectures[(preset, "micro")]
-            assert micro.embed_dim == 64 and micro.depth == 2
+    for name, preset in ENTRIES:
+        arch = get_spec(name).architectures[(preset, "tiny")]
+        assert arch.embed_dim == 192 and arch.depth == 4
+        micro = get_spec(name).architectures[(preset, "micro")]
+        assert micro.embed_dim == 64 and micro.depth == 2
     assert get_spec("croma").architectures[("as_intended", "tiny")].input_size == 120
+
+
+@pytest.mark.parametrize(("name", "preset"), ENTRIES)
+def test_declared_parameter_counts_match_the_built_micro_networks(name: str, preset: str) -> None:
+    spec = get_spec(name)
+    for size in SIZES:  # every (preset, size) declares its exact count
+        assert isinstance(spec.param_count(preset, size), int)
+    net = build_extractor(name, preset, "micro").net
+    assert sum(p.numel() for p in net.parameters()) == spec.param_count(preset, "micro")
 
 
 # --------------------------------------------------------------------- SPEC 6.2 recipes
@@ -105,14 +115,19 @@ RECIPE_TABLE = [
      "separate", 224, True, "separately", (1536, 4)),
     ("dofa", "as_intended", [("s1", S1, 0, V11), ("s2l2a", L2A, 1000, V11)],
      "separate", 224, True, "separately", (1536, 4)),
-    ("croma", "as_published_code", [("s2l2a", L2A, 0, RAW), ("s1", S1, 0, RAW)],
+    # the final public pipeline: v1.1 statistics without the +1000 shift (SPEC 6.2)
+    ("croma", "as_published_code", [("s2l2a", L2A, 0, V11), ("s1", S1, 0, V11)],
      "paired", 264, False, "separately", (1024, 4)),
     ("croma", "as_intended", [("s2l2a", L2A, 0, RAW), ("s1", S1, 0, RAW)],
      "paired", 264, False, "separately", (1024, 4)),
     ("prithvi", "as_published_code",
      [("s2l1c", ("B03", "B04", "B05", "B8A", "B11", "B12"), 1000, V11)],
      "joint", 256, True, "clip", (1536, 1)),
+    # the 600M network: 1280-d, patches of 14 px, 264 -> 252 px = 18 x 18 patches
     ("prithvi", "as_intended",
+     [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
+     "joint", 252, True, "clip", (2560, 1)),
+    ("prithvi_300m", "as_intended",
      [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
      "joint", 256, True, "clip", (2048, 1)),
     ("scalemae", "as_published_code",
@@ -140,25 +155,28 @@ def test_recipes_match_spec_table(row) -> None:
     assert recipe.loads_checkpoint is not (
         preset == "as_published_code" and name in ("prithvi", "scalemae")
     )
+    # only DOFA has two patch-embedding programs; only Scale-MAE takes res
+    assert (recipe.patch_embed_variant is not None) is (name == "dofa")
+    assert (recipe.res is not None) is (name == "scalemae")
 
 
-def test_published_shapes_sum_to_20992_floats() -> None:
+def test_every_entry_has_a_recipe_row() -> None:
+    assert {(r[0], r[1]) for r in RECIPE_TABLE} == set(ENTRIES)
+
+
+def test_input_widths_per_preset() -> None:
+    # SPEC 2: the published five give 20,992 floats per sample; the 600M Prithvi (2560, 1) and
+    # the ViT-L Scale-MAE (2048, 4) make the intended five 24,064
+    assert catalog.input_width(FOUNDATION, "as_published_code", "full") == 20_992
+    assert catalog.input_width(FOUNDATION, "as_intended", "full") == 24_064
+    assert catalog.input_width(None, "as_intended", "full") == 24_064  # default: the five
     total = 0
     for name in FOUNDATION:
         c, t = get_spec(name).output_shape("as_published_code", "full")
         total += c * t
     assert total == 20_992
-
-
-def test_loss_weights() -> None:
-    weights = {n: get_spec(n).loss_weight for n in FOUNDATION}
-    assert weights == {
-        "copernicusfm": 1.0,
-        "dofa": 1.0,
-        "croma": 0.5,
-        "prithvi": 2.0,
-        "scalemae": 0.75,
-    }
+    micro = catalog.input_width(FOUNDATION, "as_intended", "micro")
+    assert micro == 64 * 4 + 128 * 4 + 64 * 4 + 128 * 1 + 128 * 4
 
 
 def test_wavelengths_dofa_and_copernicusfm() -> None:
@@ -267,6 +285,30 @@ def test_prithvi_clip_of_four_frames_and_bands() -> None:
     assert published.bands == ("B03", "B04", "B05", "B8A", "B11", "B12")
 
 
+def test_prithvi_600m_is_the_intended_network_and_300m_a_variant() -> None:
+    spec, small = get_spec("prithvi"), get_spec("prithvi_300m")
+    big = spec.architectures[("as_intended", "full")]
+    assert (big.embed_dim, big.depth, big.num_heads, big.patch_size) == (1280, 32, 16, 14)
+    assert spec.checkpoint_for("as_intended").filename == "Prithvi_EO_V2_600M.pt"
+    # the published code tried (and failed) to load the same 600M file into a ViT-B/16
+    assert spec.checkpoint_for("as_published_code").filename == "Prithvi_EO_V2_600M.pt"
+    pub = spec.architectures[("as_published_code", "full")]
+    assert (pub.embed_dim, pub.depth, pub.patch_size) == (768, 12, 16)
+    assert spec.output_shape("as_published_code", "full") == (1536, 1)
+    # 252 px = 18 whole patches of 14 px (256 px would silently drop a 4 px border)
+    assert spec.recipe("as_intended").input_size % big.patch_size == 0
+    assert spec.recipe("as_intended").input_size // big.patch_size == 18
+    l300 = small.architectures[("as_intended", "full")]
+    assert (l300.embed_dim, l300.depth, l300.patch_size) == (1024, 24, 16)
+    assert small.checkpoint.filename == "Prithvi_EO_V2_300M.pt"
+    assert small.variant_of == "prithvi" and "prithvi_300m" not in list_models()
+    assert list(small.recipes) == ["as_intended"]
+    from e2s_utils.models.prithvi import TERRATORCH_VARIANT
+
+    assert TERRATORCH_VARIANT[("prithvi", "as_intended")] == "prithvi_eo_v2_600"
+    assert TERRATORCH_VARIANT[("prithvi_300m", "as_intended")] == "prithvi_eo_v2_300"
+
+
 def test_prithvi_pooling_is_mean_and_std_of_all_tokens(cubes) -> None:
     model = build_extractor("prithvi", size="micro")
     small = {k: v[:1] for k, v in cubes.items()}
@@ -279,42 +321,58 @@ def test_prithvi_pooling_is_mean_and_std_of_all_tokens(cubes) -> None:
     torch.testing.assert_close(out[64:], tokens.std(dim=1)[0])
 
 
-def test_scalemae_passes_gsd_and_micro_uses_it(cubes) -> None:
+def test_scalemae_network_gets_the_recipe_res(cubes) -> None:
+    for preset in PRESETS:
+        recipe = get_spec("scalemae").recipe(preset)
+        assert recipe.res == 1.0  # pinned: upstream evaluation convention at 224 px
+        for size in ("micro", "tiny"):
+            model = build_extractor("scalemae", preset, size)
+            assert model.net.res == recipe.res == model.res
     model = build_extractor("scalemae", size="micro")
-    assert model.net.res == pytest.approx(10 * 264 / 64)
-    assert get_spec("scalemae").recipe("as_intended").res == pytest.approx(11.7857, abs=1e-3)
     small = {k: v[:1] for k, v in cubes.items()}
     with torch.inference_mode():
         a = model(small)
-        model.net.res = 1.0
-        b = model(small)
+        with model.using_res(11.79):
+            b = model(small)
+        c = model(small)
     assert not torch.allclose(a, b)  # the position table depends on res
+    assert torch.equal(a, c) and model.net.res == 1.0  # restored
 
 
 @pytest.mark.slow
 def test_full_size_architectures() -> None:
     """The paper's networks: parameter counts and input geometry (builds five large models)."""
-    expected = {  # (preset, millions of parameters +- 1 %)
+    expected = {  # (preset, millions of parameters +- 1 %), independent of the declared counts
         ("copernicusfm", "as_intended"): 139.5,
         ("dofa", "as_intended"): 111.3,
         ("croma", "as_intended"): 672.6,
-        ("prithvi", "as_intended"): 303.9,
+        ("prithvi", "as_intended"): 631.2,
         ("prithvi", "as_published_code"): 86.2,
+        ("prithvi_300m", "as_intended"): 303.9,
         ("scalemae", "as_intended"): 303.3,
         ("scalemae", "as_published_code"): 85.8,
     }
     for (name, preset), millions in expected.items():
         model = build_extractor(name, preset=preset, size="full")
-        n = sum(p.numel() for p in model.net.parameters()) / 1e6
-        assert n == pytest.approx(millions, rel=0.01), (name, preset, n)
+        n = sum(p.numel() for p in model.net.parameters())
+        assert n / 1e6 == pytest.approx(millions, rel=0.01), (name, preset, n)
+        assert n == get_spec(name).param_count(preset, "full")
         if name == "croma":
             assert model.net.attn_bias.shape == (1, 16, 1089, 1089)
-        if name == "prithvi":
+        if name == "prithvi" and preset == "as_intended":
+            net = model.net
+            assert net.embed_dim == 1280 and len(net.blocks) == 32
+            assert net.patch_embed.proj.weight.shape == (1280, 6, 1, 14, 14)
+            assert net.pos_embed.shape[1] == 1 + 4 * 16 * 16  # built at 224 px
+            # fed 252 px: the library interpolates the table to 18 x 18 patches per frame
+            assert net.interpolate_pos_encoding((4, 252, 252)).shape == (1, 1 + 4 * 18 * 18, 1280)
+        if name.startswith("prithvi"):
             assert model.net.patch_embed.input_size[0] == 4
+        if name == "prithvi_300m":
             assert model.net.pos_embed.shape[1] == 1 + 4 * 14 * 14
         if name == "scalemae" and preset == "as_intended":
             assert model.net.embed_dim == 1024 and len(model.net.blocks) == 24
-            assert model.net.res == pytest.approx(10 * 264 / 224)
+            assert model.net.res == 1.0
         del model
 
 

@@ -57,3 +57,36 @@ def test_sdpa_extractor_matches_library_extractor() -> None:
     torch.testing.assert_close(fused, library, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="attention must be"):
         model.set_attention("flash")  # type: ignore[arg-type]
+
+
+# (offset, statistics table, band order) of each group, per preset; the means and stds are
+# pinned by value so a change of table anywhere is caught (SPEC 1.4 and 6.2)
+L2A_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+
+
+@pytest.mark.parametrize(
+    ("preset", "table", "b02", "vh"),
+    [
+        # the final public pipeline: v1.1 statistics, no +1000 shift
+        ("as_published_code", "v1.1", (1924.863, 1201.092), (-20.265, 5.872)),
+        # consistent: no shift, raw downstream statistics
+        ("as_intended", "downstream", (917.472, 1604.422), (-19.243, 5.479)),
+    ],
+)
+def test_croma_normalisation_per_preset(preset: str, table: str, b02, vh) -> None:
+    from e2s_utils.models import get_spec
+    from e2s_utils.models.common import prepare_group
+
+    optical, sar = get_spec("croma").recipe(preset).groups
+    assert (optical.modality, optical.bands, optical.offset, optical.stats) == (
+        "s2l2a", L2A_ORDER, 0.0, table
+    )  # fmt: skip
+    assert (sar.modality, sar.bands, sar.offset, sar.stats) == ("s1", ("VV", "VH"), 0.0, table)
+    # the numbers the network receives: (raw - mean) / std, no offset
+    cube = torch.zeros(1, 4, 12, 8, 8)
+    cube[:, :, 1] = 2000.0  # B02
+    s1 = torch.full((1, 4, 2, 8, 8), -18.0)
+    x = prepare_group({"s2l2a": cube}, optical, 8)
+    torch.testing.assert_close(x[0, 0, 1, 0, 0], torch.tensor((2000.0 - b02[0]) / b02[1]))
+    y = prepare_group({"s1": s1}, sar, 8)
+    torch.testing.assert_close(y[0, 0, 1, 0, 0], torch.tensor((-18.0 - vh[0]) / vh[1]))

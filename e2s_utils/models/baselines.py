@@ -515,7 +515,8 @@ ENGINEERED_SPEC: ModelSpec = register(
 RCF_SPEC: ModelSpec = register(
     ModelSpec(
         name="rcf",
-        display_name="RCF + PCA",
+        display_name="Random conv. features + PCA",
+        short_name="RCF + PCA",
         kind="baseline",
         recipes={p: _rcf_recipe(RCF_SIZES["full"][0]) for p in PRESETS},
         output_shapes={(p, s): (RCF_SIZES[s][2], 1) for p in PRESETS for s in SIZES},
@@ -551,7 +552,8 @@ MEAN_BASELINE_SPEC: ModelSpec = register(
 RANDOM_SPEC: ModelSpec = register(
     ModelSpec(
         name="random",
-        display_name="Random N(0, 1)",
+        display_name="Random embeddings",
+        short_name="Random",
         kind="baseline",
         recipes=_both(RANDOM_RECIPE),
         output_shapes=shapes_for_all((RANDOM_DIM, 1)),

@@ -4,7 +4,9 @@ Preprocessing works by band name (``e2s_utils.bands``): select the recipe's band
 add the offset, normalise with the named statistics table, resize with antialiasing. Checkpoint
 loading is strict by construction: a model declares the few key patterns the official file may
 lack or carry in addition, and everything else (a missing key, an unexpected key, a shape
-mismatch) raises :class:`CheckpointError` listing the keys and naming the file.
+mismatch) raises :class:`CheckpointError` listing the keys and naming the file. Keys that may be
+missing only while their module is unused (a final norm behind a pooling mode that skips it) are
+checked against the modules a forward pass actually runs (:func:`called_modules`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import fnmatch
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,12 +185,37 @@ def _listing(keys: list[str]) -> str:
     return f"[{shown}{more}]"
 
 
+def called_modules(module: nn.Module, run: Callable[[], Any]) -> set[str]:
+    """Names (as in ``named_modules``) of the sub-modules whose ``forward`` runs during ``run()``.
+
+    The root module is named ``""``. Hooks are removed afterwards, even if ``run`` fails.
+    """
+    called: set[str] = set()
+    handles = [
+        m.register_forward_pre_hook(lambda _m, _args, n=name: called.add(n))
+        for name, m in module.named_modules()
+    ]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return called
+
+
+def _owner(key: str) -> str:
+    """The module a state-dict key belongs to (``blocks.0.norm1.weight`` -> ``blocks.0.norm1``)."""
+    return key.rpartition(".")[0]
+
+
 def match_state_dict(
     module: nn.Module,
     state: Mapping[str, Tensor],
     *,
     source: str,
     allowed_missing: Iterable[str] = (),
+    allowed_missing_if_unused: Iterable[str] = (),
+    used_modules: Callable[[], set[str]] | None = None,
     allowed_unexpected: Iterable[str] = (),
 ) -> dict[str, Tensor]:
     """Check a state dict against a module; return the part that loads (nothing is loaded).
@@ -198,7 +225,13 @@ def match_state_dict(
         state: the checkpoint's state dict, already renamed to the module's key names.
         source: what to name in errors (file and, for nested dicts, the entry).
         allowed_missing: ``fnmatch`` patterns of module keys the file may lack (they keep their
-            initialisation).
+            initialisation) whether or not the network uses them; keep this for keys every
+            upstream loader also leaves at their initial values.
+        allowed_missing_if_unused: patterns of module keys the file may lack only when their
+            module does not run in the forward pass (e.g. ``norm.*`` behind global pooling).
+        used_modules: returns the names of the modules a forward pass runs (see
+            :func:`called_modules`); called at most once, only when a missing key needs it.
+            Without it every module counts as used.
         allowed_unexpected: patterns of file keys that are ignored (decoders, projectors, ...).
 
     Returns:
@@ -208,10 +241,17 @@ def match_state_dict(
         CheckpointError: listing every missing key, unexpected key and shape mismatch.
     """
     allowed_missing, allowed_unexpected = tuple(allowed_missing), tuple(allowed_unexpected)
+    if_unused = tuple(allowed_missing_if_unused)
     own = module.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
     bad_missing = [k for k in missing if not _matches(k, allowed_missing)]
+    conditional = [k for k in bad_missing if _matches(k, if_unused)]
+    in_use: list[str] = []
+    if conditional:
+        used = used_modules() if used_modules is not None else None
+        in_use = [k for k in conditional if used is None or _owner(k) in used]
+        bad_missing = [k for k in bad_missing if k not in conditional or k in in_use]
     bad_unexpected = [k for k in unexpected if not _matches(k, allowed_unexpected)]
     mismatched = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -222,6 +262,11 @@ def match_state_dict(
         problems = []
         if bad_missing:
             problems.append(f"{len(bad_missing)} missing keys {_listing(bad_missing)}")
+        if in_use:
+            problems.append(
+                f"{len(in_use)} of them belong to modules the network runs, so they may not be "
+                f"missing {_listing(in_use)}"
+            )
         if bad_unexpected:
             problems.append(f"{len(bad_unexpected)} unexpected keys {_listing(bad_unexpected)}")
         if mismatched:
@@ -239,6 +284,8 @@ def load_state_dict_strict(
     *,
     source: str,
     allowed_missing: Iterable[str] = (),
+    allowed_missing_if_unused: Iterable[str] = (),
+    used_modules: Callable[[], set[str]] | None = None,
     allowed_unexpected: Iterable[str] = (),
 ) -> list[str]:
     """Load a state dict, tolerating only the named missing / unexpected key patterns.
@@ -256,6 +303,8 @@ def load_state_dict_strict(
         state,
         source=source,
         allowed_missing=allowed_missing,
+        allowed_missing_if_unused=allowed_missing_if_unused,
+        used_modules=used_modules,
         allowed_unexpected=allowed_unexpected,
     )
     result = module.load_state_dict(filtered, strict=False)
@@ -324,6 +373,25 @@ class FoundationExtractor(Extractor):
     def encode(self, inputs: list[Tensor]) -> Tensor:  # pragma: no cover - abstract
         """Prepared band groups ``[(B, 4, C_g, S, S), ...]`` -> ``(B, C_out, T)``."""
         raise NotImplementedError
+
+    def used_modules(self) -> set[str]:
+        """Names of the modules of ``self.net`` that one embedding pass runs.
+
+        Traced with forward pre-hooks on a zero input of one sample (eval mode, no gradients,
+        the global RNG untouched); the loaders call it only when a key that may be missing while
+        unused is missing.
+        """
+        recipe = self.recipe
+        assert recipe is not None
+        size = self.input_size
+        dummy = [torch.zeros(1, B.N_SEASONS, len(g.bands), size, size) for g in recipe.groups]
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                return called_modules(self.net, lambda: self.encode(dummy))
+        finally:
+            self.train(was_training)
 
     def _load_state(self, ckpt: dict[str, Any], source: str) -> None:  # pragma: no cover
         raise NotImplementedError

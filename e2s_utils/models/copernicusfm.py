@@ -13,6 +13,12 @@ Fidelity traps handled here:
   network is built with ``norm_layer=partial(nn.LayerNorm, eps=1e-6)``.
 * Like DOFA, the random-init ``pos_embed`` is all zero; it is filled with the MAE 2-D sin-cos
   table (a checkpoint overwrites it).
+* With ``global_pool`` off the final ``norm`` produces the embedding (the class token after it),
+  so a checkpoint must carry ``norm.*``: a file without it (torchgeo's re-hosted copy is built for
+  ``global_pool`` on and holds neither ``norm`` nor ``fc_norm``) would leave the norm at its
+  initial identity affine and silently change every embedding. ``fc_norm.*``, ``norm.*`` and
+  ``head.*`` may be missing only when the network does not run that module (checked by tracing a
+  forward pass; see ``common.called_modules``); a missing ``norm.*`` here fails with the key list.
 """
 
 from __future__ import annotations
@@ -45,12 +51,19 @@ from e2s_utils.models.registry import (
 LAYERNORM_EPS: float = 1e-6
 
 ARCH: dict[str, ArchConfig] = {
-    "full": ArchConfig(768, 12, 12, 16, 224, "ViT-B/16 (torchgeo copernicusfm_base)"),
-    "tiny": ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Copernicus-FM"),
-    "micro": ArchConfig(64, 2, 4, 16, 64, "2-block 64-d Copernicus-FM for smoke tests"),
+    "full": ArchConfig(
+        768, 12, 12, 16, 224, "ViT-B/16 (torchgeo copernicusfm_base)", params=139_452_544
+    ),
+    "tiny": ArchConfig(
+        192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Copernicus-FM", params=16_207_744
+    ),
+    "micro": ArchConfig(
+        64, 2, 4, 16, 64, "2-block 64-d Copernicus-FM for smoke tests", params=5_904_896
+    ),
 }
 
-ALLOWED_MISSING = ("fc_norm.*", "norm.*", "head.*")
+#: Keys the file may lack only when their module does not run (see the module docstring).
+ALLOWED_MISSING_IF_UNUSED = ("fc_norm.*", "norm.*", "head.*")
 ALLOWED_UNEXPECTED = ("mask_token", "norm.*", "projector.*", "decoder*")
 
 
@@ -143,7 +156,8 @@ class CopernicusFMExtractor(FoundationExtractor):
             self.net,
             state,
             source=source,
-            allowed_missing=ALLOWED_MISSING,
+            allowed_missing_if_unused=ALLOWED_MISSING_IF_UNUSED,
+            used_modules=self.used_modules,
             allowed_unexpected=ALLOWED_UNEXPECTED,
         )
 

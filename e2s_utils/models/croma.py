@@ -1,9 +1,23 @@
 """CROMA-L (torchgeo ``croma_large``): S2 L2A optical + S1 SAR through the joint cross-modal encoder.
 
-Recipe (SPEC 6.2, the same in both presets): the 12 L2A bands (optical) and S1 VV, VH (SAR),
-each season separately, at the native 264 px (33 x 33 patches of 8 px; CROMA was pretrained at
-120 px and extrapolates through its 2-D ALiBi bias), no offset, the raw downstream statistics;
-``joint_GAP`` (mean of the cross-modal encoder's tokens), 1024 per season -> ``(1024, 4)``.
+Recipe (SPEC 6.2): the 12 L2A bands (optical) and S1 VV, VH (SAR), each season separately, at
+the native 264 px (33 x 33 patches of 8 px; CROMA was pretrained at 120 px and extrapolates
+through its 2-D ALiBi bias); ``joint_GAP`` (mean of the cross-modal encoder's tokens), 1024 per
+season -> ``(1024, 4)``. The presets differ in the normalisation only:
+
+* ``as_published_code``: the final public pipeline (``foundation_embeddings/``) standardised L2A
+  with the SSL4EO-S12 **v1.1 L2A statistics without the +1000 shift** those statistics belong to
+  (so every band sits about 1000 / std below where the table expects it), and S1 with the v1.1
+  S1 statistics. An older root-level script of the same authors used the raw downstream
+  statistics instead.
+* ``as_intended``: a consistent pairing, no shift and the raw downstream statistics (SPEC 1.4),
+  for both modalities. It is the pairing of the authors' earlier CROMA script (the one SPEC 1.4
+  describes as "raw statistics, no shift, for CROMA"), and of the two consistent pairings it is
+  the one whose statistics were computed on these very files. The other one, "+1000 then v1.1",
+  differs by a per-band affine map, mostly in scale (B02: ``(x - 917) / 1604`` against
+  ``(x - 925) / 1201``). CROMA itself was pretrained on per-batch, per-channel (mean +- 2 std)
+  min-max scaling to [0, 1] (antofuller/CROMA README, ``normalize``), which neither pipeline
+  reproduces.
 
 Attention: the library's attention materialises the full ``(B, H, N, N)`` score tensor; at
 264 px (1,089 tokens) CROMA-L dominates the study's cost. Every ``Attention`` /
@@ -42,6 +56,7 @@ from e2s_utils.models.registry import (
     CheckpointInfo,
     InputRecipe,
     ModelSpec,
+    StatsName,
     register,
 )
 
@@ -57,25 +72,40 @@ SUBMODULES: tuple[str, ...] = (
 )
 
 ARCH: dict[str, ArchConfig] = {
-    "full": ArchConfig(1024, 24, 16, 8, 264, "CROMA-L (torchgeo croma_large) at 264 px"),
-    "tiny": ArchConfig(192, 4, 16, 8, 120, "4-block 192-d CROMA at its pretraining size, 120 px"),
-    "micro": ArchConfig(64, 2, 16, 8, 64, "2-block 64-d CROMA at 64 px for smoke tests"),
+    "full": ArchConfig(
+        1024, 24, 16, 8, 264, "CROMA-L (torchgeo croma_large) at 264 px", params=672_557_056
+    ),
+    "tiny": ArchConfig(
+        192, 4, 16, 8, 120, "4-block 192-d CROMA at its pretraining size, 120 px", params=4_616_448
+    ),
+    "micro": ArchConfig(
+        64, 2, 16, 8, 64, "2-block 64-d CROMA at 64 px for smoke tests", params=340_032
+    ),
 }
 
-_RECIPE = InputRecipe(
-    groups=(
-        BandGroup("s2l2a", B.BANDS["s2l2a"], 0.0, "downstream"),
-        BandGroup("s1", B.BANDS["s1"], 0.0, "downstream"),
+
+def _recipe(stats: StatsName, notes: str) -> InputRecipe:
+    return InputRecipe(
+        groups=(
+            BandGroup("s2l2a", B.BANDS["s2l2a"], 0.0, stats),
+            BandGroup("s1", B.BANDS["s1"], 0.0, stats),
+        ),
+        passes="paired",
+        input_size=264,
+        resize="none",
+        seasons="separately",
+        pooling="joint_GAP: mean of the cross-modal encoder tokens",
+        network="CROMA-L, official weights; fused SDPA attention",
+        notes="optical = 12 L2A bands, SAR = VV, VH; " + notes,
+    )
+
+
+RECIPES = {
+    "as_published_code": _recipe(
+        "v1.1", "no +1000 shift but the v1.1 statistics (L2A and S1), as the final pipeline ran"
     ),
-    passes="paired",
-    input_size=264,
-    resize="none",
-    seasons="separately",
-    pooling="joint_GAP: mean of the cross-modal encoder tokens",
-    network="CROMA-L, official weights; fused SDPA attention",
-    notes="optical = 12 L2A bands, SAR = VV, VH; no +1000 shift, raw downstream statistics",
-)
-RECIPES = {"as_published_code": _RECIPE, "as_intended": _RECIPE}
+    "as_intended": _recipe("downstream", "no +1000 shift, raw downstream statistics (consistent)"),
+}
 
 
 def _heads(t: Tensor, num_heads: int) -> Tensor:

@@ -1,28 +1,44 @@
-"""Prithvi-EO-2.0 (terratorch ``prithvi_eo_v2_300``): the four seasons as one six-band clip.
+"""Prithvi-EO-2.0 (terratorch): the four seasons as one six-band clip, 600M and 300M.
 
 Recipe (SPEC 6.2): six S2 bands, the four seasons as one temporal clip ``(C=6, T=4)`` (built with
-``num_frames=4``; terratorch's builder defaults to 1), 264 -> 256 antialiased resize; the last
+``num_frames=4``; terratorch's builder defaults to 1), antialiased resize from 264 px; the last
 block's output (after the final norm) over all tokens, mean concatenated with std ->
 ``(2 x D, 1)``.
 
-* ``as_intended``: Prithvi-EO-2.0 300M (ViT-L/16, 1024-d) with its official weights, S2 L2A
-  bands B02, B03, B04, B8A, B11, B12 normalised with Prithvi's own statistics (no offset) ->
-  ``(2048, 1)``.
-* ``as_published_code``: what the public code effectively ran: a randomly initialised ViT-B/16
-  (768-d, 12 blocks; the 300M checkpoint was loaded non-strictly into a smaller default model and
-  nothing matched), fed L1C bands off by one (B03, B04, B05, B8A, B11, B12), +1000 and the v1.1
-  statistics -> ``(1536, 1)``. No checkpoint is loaded in this preset.
+Two registry entries:
+
+* ``prithvi`` (the paper's model). ``as_intended``: **Prithvi-EO-2.0 600M**, the checkpoint the
+  authors' script downloaded (``Prithvi_EO_V2_600M.pt``), terratorch ``prithvi_eo_v2_600``:
+  1280-d, 32 blocks, 16 heads, patches of 1 x 14 x 14, built at 224 px (16 x 16 patches per
+  frame), official weights, S2 L2A bands B02, B03, B04, B8A, B11, B12 with Prithvi's own
+  statistics (no offset) -> ``(2560, 1)``. ``as_published_code``: what the public code
+  effectively ran: a randomly initialised ViT-B/16 (768-d, 12 blocks; the 600M checkpoint was
+  loaded non-strictly into a default ViT-B-sized ``PrithviMAE`` and nothing matched), fed L1C
+  bands off by one (B03, B04, B05, B8A, B11, B12), +1000 and the v1.1 statistics, at 256 px ->
+  ``(1536, 1)``. No checkpoint is loaded in that preset.
+* ``prithvi_300m`` (a variant, not listed among the five by default): the same recipe on
+  Prithvi-EO-2.0 300M (terratorch ``prithvi_eo_v2_300``: 1024-d, 24 blocks, patches of 16 px,
+  ``Prithvi_EO_V2_300M.pt``) at 256 px -> ``(2048, 1)``. It is the model this project ran before
+  the 600M one was pinned, kept selectable by name to measure what the larger network changes.
+  It has an ``as_intended`` preset only (the published code never ran a 300M network).
+
+Input size of the 600M network (patch 14). terratorch's ``PatchEmbed`` is a strided Conv3d: a
+256 px frame gives floor(256 / 14) = 18 patches per side, covering 252 px; the last 4 pixel rows
+and columns are dropped, with a ``UserWarning`` ("not divisible by patch size ... the border will
+be ignored") on every call, and ``PrithviViT.interpolate_pos_encoding`` resamples the 16 x 16
+sin-cos table to 18 x 18 (bicubic). Feeding the published 256 px therefore equals cropping to the
+top-left 252 px. We resize 264 -> 252 instead: the same 18 x 18 token grid (so the same position
+table interpolation), but the whole tile is seen and no border is discarded. 224 px (the
+pretraining grid, no interpolation) would throw away resolution the other models keep. Tiny and
+micro sizes keep their small patch-16 configurations.
 
 Importing terratorch silently lowers torch's float32 matmul precision for the whole process;
 the import here restores it (see ``_backbone_registry``).
 
-The network is built at 224 px (its pretraining size); the library interpolates the fixed
-sin-cos position table to the 256 px input (16 x 16 patches) at run time.
-
-Checkpoint: ``Prithvi_EO_V2_300M.pt`` holds the MAE (``encoder.`` / ``decoder.`` prefixes). The
-loader strips ``encoder.``, drops ``decoder*`` and ``mask_token``, and loads the rest strictly.
-The fixed sin-cos ``pos_embed`` buffer is replaced by the network's own when its token count
-differs (as terratorch's filter does: it depends on ``num_frames``).
+Checkpoints hold the MAE (``encoder.`` / ``decoder.`` prefixes). The loader strips ``encoder.``,
+drops ``decoder*`` and ``mask_token``, and loads the rest strictly. The fixed sin-cos
+``pos_embed`` buffer is replaced by the network's own when its token count differs (as
+terratorch's ``checkpoint_filter_fn_vit`` does: it depends on ``num_frames``).
 """
 
 from __future__ import annotations
@@ -44,51 +60,120 @@ from e2s_utils.models.registry import (
 )
 
 NUM_FRAMES: int = 4
+INTENDED, PUBLISHED = "as_intended", "as_published_code"
+_POOLING = "last block output (after the final norm) over all tokens: mean ++ std"
+_HF = "https://huggingface.co/ibm-nasa-geospatial"
 
-#: terratorch registry variant; other dimensions than the 300M's are passed as overrides.
-VARIANT: str = "prithvi_eo_v2_300"
-PRESETS: tuple[str, ...] = ("as_intended", "as_published_code")
 
-ARCH: dict[tuple[str, str], ArchConfig] = {
-    ("as_intended", "full"): ArchConfig(
-        1024, 24, 16, 16, 224, "Prithvi-EO-2.0 300M (ViT-L/16), 4 frames, input 256 px"
-    ),
-    ("as_published_code", "full"): ArchConfig(
-        768, 12, 12, 16, 224, "random-init ViT-B/16 Prithvi, 4 frames, input 256 px"
-    ),
+def _small(preset: str) -> dict[tuple[str, str], ArchConfig]:
+    return {
+        (preset, "tiny"): ArchConfig(
+            192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Prithvi, 4 frames", params=2_075_136
+        ),
+        (preset, "micro"): ArchConfig(
+            64, 2, 4, 16, 64, "2-block 64-d Prithvi, 4 frames, 64 px", params=198_528
+        ),
+    }
+
+
+#: Network dimensions per entry and (preset, size).
+ARCH: dict[str, dict[tuple[str, str], ArchConfig]] = {
+    "prithvi": {
+        (INTENDED, "full"): ArchConfig(
+            1280, 32, 16, 14, 224, "Prithvi-EO-2.0 600M (ViT-H/14), 4 frames", params=631_188_480
+        ),
+        (PUBLISHED, "full"): ArchConfig(
+            768, 12, 12, 16, 224, "random-init ViT-B/16 Prithvi, 4 frames", params=86_237_184
+        ),
+        **_small(INTENDED),
+        **_small(PUBLISHED),
+    },
+    "prithvi_300m": {
+        (INTENDED, "full"): ArchConfig(
+            1024, 24, 16, 16, 224, "Prithvi-EO-2.0 300M (ViT-L/16), 4 frames", params=303_886_336
+        ),
+        **_small(INTENDED),
+    },
 }
-for _p in PRESETS:
-    ARCH[(_p, "tiny")] = ArchConfig(192, 4, 3, 16, 224, "4-block ViT-Ti/16-width Prithvi, 4 frames")
-    ARCH[(_p, "micro")] = ArchConfig(64, 2, 4, 16, 64, "2-block 64-d Prithvi, 4 frames, 64 px")
 
-#: Pixels per side fed to the network (the position table is interpolated to it).
-INPUT_SIZE: dict[str, int] = {"full": 256, "tiny": 256, "micro": 64}
+#: terratorch registry variant built without overrides at full size (others: 300's with overrides).
+TERRATORCH_VARIANT: dict[tuple[str, str], str] = {
+    ("prithvi", INTENDED): "prithvi_eo_v2_600",
+    ("prithvi_300m", INTENDED): "prithvi_eo_v2_300",
+}
+_BASE_VARIANT = "prithvi_eo_v2_300"
 
-RECIPES = {
-    "as_intended": InputRecipe(
+#: Pixels per side fed to the network, per (entry, preset, size); see the module docstring.
+INPUT_SIZE: dict[tuple[str, str, str], int] = {
+    ("prithvi", INTENDED, "full"): 252,
+    ("prithvi", PUBLISHED, "full"): 256,
+    ("prithvi_300m", INTENDED, "full"): 256,
+}
+SMALL_INPUT_SIZE: dict[str, int] = {"tiny": 256, "micro": 64}
+
+
+def input_size(name: str, preset: str, size: str) -> int:
+    """Pixels per side the entry's network receives in one preset and size."""
+    return INPUT_SIZE.get((name, preset, size)) or SMALL_INPUT_SIZE[size]
+
+
+def _intended_recipe(network: str, size_px: int, notes: str) -> InputRecipe:
+    return InputRecipe(
         groups=(BandGroup("s2l2a", B.PRITHVI_BANDS, 0.0, "prithvi"),),
         passes="joint",
-        input_size=256,
+        input_size=size_px,
         resize="antialiased_bilinear",
         seasons="clip",
-        pooling="last block output (after the final norm) over all tokens: mean ++ std",
-        network="Prithvi-EO-2.0 300M (ViT-L/16), official weights",
-        notes="L2A B02, B03, B04, B8A, B11, B12 with Prithvi's own statistics, no offset",
-    ),
-    "as_published_code": InputRecipe(
-        groups=(BandGroup("s2l1c", B.PRITHVI_BANDS_AS_PUBLISHED, B.S2_OFFSET_V11, "v1.1"),),
-        passes="joint",
-        input_size=256,
-        resize="antialiased_bilinear",
-        seasons="clip",
-        pooling="last block output (after the final norm) over all tokens: mean ++ std",
-        network="randomly initialised ViT-B/16 (the checkpoint never loaded)",
-        loads_checkpoint=False,
-        notes="L1C bands off by one (B03, B04, B05, B8A, B11, B12), +1000, v1.1 statistics",
-    ),
+        pooling=_POOLING,
+        network=network,
+        notes="L2A B02, B03, B04, B8A, B11, B12 with Prithvi's own statistics, no offset; " + notes,
+    )
+
+
+RECIPES: dict[str, dict[str, InputRecipe]] = {
+    "prithvi": {
+        INTENDED: _intended_recipe(
+            "Prithvi-EO-2.0 600M (terratorch prithvi_eo_v2_600), official weights",
+            252,
+            "264 -> 252 px = 18 x 18 patches of 14 px (256 px would silently drop a 4 px border)",
+        ),
+        PUBLISHED: InputRecipe(
+            groups=(BandGroup("s2l1c", B.PRITHVI_BANDS_AS_PUBLISHED, B.S2_OFFSET_V11, "v1.1"),),
+            passes="joint",
+            input_size=256,
+            resize="antialiased_bilinear",
+            seasons="clip",
+            pooling=_POOLING,
+            network="randomly initialised ViT-B/16 (the 600M checkpoint never loaded)",
+            loads_checkpoint=False,
+            notes="L1C bands off by one (B03, B04, B05, B8A, B11, B12), +1000, v1.1 statistics",
+        ),
+    },
+    "prithvi_300m": {
+        INTENDED: _intended_recipe(
+            "Prithvi-EO-2.0 300M (terratorch prithvi_eo_v2_300), official weights",
+            256,
+            "264 -> 256 px = 16 x 16 patches of 16 px",
+        ),
+    },
 }
 
-ALLOWED_UNEXPECTED: tuple[str, ...] = ()
+CHECKPOINTS: dict[str, CheckpointInfo] = {
+    "prithvi": CheckpointInfo(
+        filename="Prithvi_EO_V2_600M.pt",
+        url=f"{_HF}/Prithvi-EO-2.0-600M/resolve/main/Prithvi_EO_V2_600M.pt",
+        source=f"IBM / NASA ({_HF}/Prithvi-EO-2.0-600M)",
+        layout="MAE state dict: encoder.* and decoder.* keys",
+        size_mb=2640,
+    ),
+    "prithvi_300m": CheckpointInfo(
+        filename="Prithvi_EO_V2_300M.pt",
+        url=f"{_HF}/Prithvi-EO-2.0-300M/resolve/main/Prithvi_EO_V2_300M.pt",
+        source=f"IBM / NASA ({_HF}/Prithvi-EO-2.0-300M)",
+        layout="MAE state dict: encoder.* and decoder.* keys",
+        size_mb=1330,
+    ),
+}
 
 
 def _backbone_registry() -> Any:
@@ -107,23 +192,31 @@ def _backbone_registry() -> Any:
     return BACKBONE_REGISTRY
 
 
+def build_network(name: str, preset: str, size: str) -> torch.nn.Module:
+    """The terratorch Prithvi ViT of one entry, preset and size (random init, 4 frames)."""
+    registry = _backbone_registry()
+    arch = ARCH[name][(preset, size)]
+    kwargs: dict[str, Any] = {"pretrained": False, "num_frames": NUM_FRAMES}
+    variant = TERRATORCH_VARIANT.get((name, preset)) if size == "full" else None
+    if variant is None:
+        variant = _BASE_VARIANT
+        kwargs |= {
+            "embed_dim": arch.embed_dim,
+            "depth": arch.depth,
+            "num_heads": arch.num_heads,
+            "img_size": arch.input_size,
+            "patch_size": [1, arch.patch_size, arch.patch_size],
+        }
+    return registry.build(variant, **kwargs)
+
+
 class PrithviExtractor(FoundationExtractor):
     """Prithvi extractor: one clip of four seasons per sample, mean ++ std of the tokens."""
 
     def __init__(self, spec: ModelSpec, preset: str, size: str) -> None:
         super().__init__(spec, preset, size)
-        registry = _backbone_registry()
-        arch = ARCH[(preset, size)]
-        self.input_size = INPUT_SIZE[size]
-        kwargs: dict[str, Any] = {"pretrained": False, "num_frames": NUM_FRAMES}
-        if (preset, size) != ("as_intended", "full"):
-            kwargs |= {
-                "embed_dim": arch.embed_dim,
-                "depth": arch.depth,
-                "num_heads": arch.num_heads,
-                "img_size": arch.input_size,
-            }
-        self.net = registry.build(VARIANT, **kwargs)
+        self.input_size = input_size(spec.name, preset, size)
+        self.net = build_network(spec.name, preset, size)
 
     def encode(self, inputs: list[Tensor]) -> Tensor:
         (x,) = inputs  # (B, T, C, H, W)
@@ -145,30 +238,50 @@ class PrithviExtractor(FoundationExtractor):
         load_state_dict_strict(self.net, state, source=source)
 
 
-def _build(*, preset: str, size: str, seed: int = 0) -> PrithviExtractor:
-    return PrithviExtractor(SPEC, preset, size)
+def _builder(name: str) -> Any:
+    def build(*, preset: str, size: str, seed: int = 0) -> PrithviExtractor:
+        return PrithviExtractor(SPECS[name], preset, size)
+
+    return build
 
 
-SPEC = register(
+_DESCRIPTION = (
+    "Prithvi-EO-2.0: a temporal ViT (3-D patch embedding) pretrained as an MAE on HLS time series."
+)
+
+SPECS: dict[str, ModelSpec] = {}
+SPECS["prithvi"] = register(
     ModelSpec(
         name="prithvi",
         display_name="Prithvi-EO-2.0",
+        short_name="Prithvi",
         kind="foundation",
-        recipes=RECIPES,
-        output_shapes={k: (2 * a.embed_dim, 1) for k, a in ARCH.items()},
+        recipes=RECIPES["prithvi"],
+        output_shapes={k: (2 * a.embed_dim, 1) for k, a in ARCH["prithvi"].items()},
         loss_weight=2.0,
-        checkpoint=CheckpointInfo(
-            filename="Prithvi_EO_V2_300M.pt",
-            url="https://huggingface.co/ibm-nasa-geospatial/Prithvi-EO-2.0-300M/resolve/main/"
-            "Prithvi_EO_V2_300M.pt",
-            source="IBM / NASA (https://huggingface.co/ibm-nasa-geospatial/Prithvi-EO-2.0-300M)",
-            layout="MAE state dict: encoder.* and decoder.* keys, mask_token",
-            size_mb=1300,
-        ),
-        default_batch_size=4,
-        builder=_build,
-        architectures=ARCH,
-        description="Prithvi-EO-2.0: a temporal ViT (3-D patch embedding) pretrained as an MAE "
-        "on HLS time series.",
+        checkpoint=CHECKPOINTS["prithvi"],
+        default_batch_size=2,
+        builder=_builder("prithvi"),
+        architectures=ARCH["prithvi"],
+        description=_DESCRIPTION + " The paper's model is the 600M network.",
     )
 )
+SPECS["prithvi_300m"] = register(
+    ModelSpec(
+        name="prithvi_300m",
+        display_name="Prithvi-EO-2.0 300M",
+        short_name="Prithvi 300M",
+        kind="foundation",
+        variant_of="prithvi",
+        recipes=RECIPES["prithvi_300m"],
+        output_shapes={k: (2 * a.embed_dim, 1) for k, a in ARCH["prithvi_300m"].items()},
+        loss_weight=2.0,
+        checkpoint=CHECKPOINTS["prithvi_300m"],
+        default_batch_size=4,
+        builder=_builder("prithvi_300m"),
+        architectures=ARCH["prithvi_300m"],
+        description=_DESCRIPTION + " The 300M network, selectable beside the paper's 600M.",
+    )
+)
+#: The paper's entry (kept under the name other modules import).
+SPEC = SPECS["prithvi"]

@@ -7,227 +7,90 @@ it returns (``(C, T)`` per sample), where its official checkpoint comes from
 
 Foundation models live in one module each (``copernicusfm``, ``dofa``, ``croma``, ``prithvi``,
 ``scalemae``) and register themselves on import; the baselines register from
-``e2s_utils.models.baselines``. Both are imported lazily the first time the registry is queried.
+``e2s_utils.models.baselines``. Every module of the ``e2s_utils.models`` package (apart from the
+support modules in :data:`SUPPORT_MODULES`) is imported lazily the first time the registry is
+queried, so a new model is one module holding one :func:`register` call.
+
+The registry is the one home of every model fact: the canonical order (:func:`list_models`), the
+paper's five (:data:`PAPER_MODELS`), display and short names, loss weights, output shapes,
+checkpoints and parameter counts live on the :class:`ModelSpec` entries; set-level helpers
+(loss weights, input width, labels of a combination) are in :mod:`e2s_utils.models.catalog`.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
 
 from e2s_utils import paths
-from e2s_utils.bands import Modality
+from e2s_utils.models.specs import (
+    PAPER_MODELS,
+    PRESETS,
+    SIZES,
+    ArchConfig,
+    BandGroup,
+    Builder,
+    CheckpointInfo,
+    InputRecipe,
+    Kind,
+    ModelSpec,
+    Passes,
+    PatchEmbedVariant,
+    Preset,
+    Seasons,
+    Size,
+    StatsName,
+    _check_choice,
+    shapes_for_all,
+)
 
-Preset = Literal["as_intended", "as_published_code"]
-Size = Literal["micro", "tiny", "full"]
-Kind = Literal["foundation", "baseline"]
-StatsName = Literal["v1.1", "downstream", "prithvi"]
-Passes = Literal["joint", "separate", "paired"]
-Seasons = Literal["separately", "clip"]
+__all__ = [
+    "BASELINE_MODULE",
+    "FOUNDATION_MODULES",
+    "PAPER_MODELS",
+    "PRESETS",
+    "SIZES",
+    "ArchConfig",
+    "BandGroup",
+    "Builder",
+    "CheckpointInfo",
+    "CheckpointNotLoadedWarning",
+    "Extractor",
+    "InputRecipe",
+    "Kind",
+    "ModelSpec",
+    "Passes",
+    "PatchEmbedVariant",
+    "Preset",
+    "Seasons",
+    "Size",
+    "StatsName",
+    "SUPPORT_MODULES",
+    "build_extractor",
+    "checkpoint_path",
+    "get_spec",
+    "list_models",
+    "model_modules",
+    "register",
+    "shapes_for_all",
+    "unused_checkpoint_path",
+]
 
-PRESETS: tuple[Preset, ...] = get_args(Preset)
-SIZES: tuple[Size, ...] = get_args(Size)
-
-#: Modules holding one foundation model each; importing one registers its spec.
-#: Adding a model: write ``e2s_utils/models/<name>.py`` calling :func:`register`, list it here.
-FOUNDATION_MODULES: tuple[str, ...] = ("copernicusfm", "dofa", "croma", "prithvi", "scalemae")
-#: The module holding the baselines (registers them on import).
+#: Modules holding the paper's five (imported first). Any other module of the package that is not
+#: a support module is imported as well, so a sixth model needs no entry here.
+FOUNDATION_MODULES: tuple[str, ...] = PAPER_MODELS
+#: The module holding the baselines (registers them on import, in their canonical order).
 BASELINE_MODULE: str = "e2s_utils.models.baselines"
-
-
-@dataclass(frozen=True)
-class BandGroup:
-    """One block of input channels: bands of one modality and how they are normalised.
-
-    Attributes:
-        modality: cube entry the bands are read from (``s1``, ``s2l1c`` or ``s2l2a``).
-        bands: band names in the order the network receives them (repeats allowed).
-        offset: added to the raw values before normalisation (+1000 pairs with ``v1.1``).
-        stats: statistics table used for ``(x - mean) / std``; ``None`` leaves values as they are.
-        wavelengths: per-band wavelengths handed to a wavelength-aware network (unit in ``unit``).
-        bandwidths: per-band bandwidths, same unit, where the network takes them.
-        unit: unit of ``wavelengths`` / ``bandwidths`` (``"nm"`` or ``"um"``), empty when unused.
-    """
-
-    modality: Modality
-    bands: tuple[str, ...]
-    offset: float = 0.0
-    stats: StatsName | None = None
-    wavelengths: tuple[float, ...] | None = None
-    bandwidths: tuple[float, ...] | None = None
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("wavelengths", "bandwidths"):
-            values = getattr(self, name)
-            if values is not None and len(values) != len(self.bands):
-                raise ValueError(
-                    f"{name} has {len(values)} entries for {len(self.bands)} bands {self.bands}"
-                )
-
-
-@dataclass(frozen=True)
-class InputRecipe:
-    """How one model's input is made from a raw cube in one preset (SPEC 6.2).
-
-    Attributes:
-        groups: the band groups, in the order the network (or its passes) receives them.
-        passes: ``joint``: groups stacked into one image, one forward pass; ``separate``: one
-            forward pass per group, embeddings concatenated in group order; ``paired``: groups go
-            to the network's separate modality inputs in one call (CROMA: SAR + optical).
-        input_size: pixels per side the network sees at ``full`` size (264 means no resize).
-        resize: ``antialiased_bilinear`` from 264 px to ``input_size``, or ``none``.
-        seasons: ``separately`` (one embedding per season, T = 4) or ``clip`` (the four seasons
-            as one temporal input, T = 1).
-        pooling: how token outputs become the per-pass embedding, in words.
-        network: the network this preset runs, in words (e.g. random-init ViT-B/16).
-        loads_checkpoint: whether the official checkpoint is loaded in this preset.
-        res: ground sampling distance (m) handed to networks that take it (Scale-MAE).
-        notes: anything else a reader must know (fidelity traps, deviations).
-    """
-
-    groups: tuple[BandGroup, ...]
-    passes: Passes
-    input_size: int
-    resize: Literal["antialiased_bilinear", "none"]
-    seasons: Seasons
-    pooling: str
-    network: str = ""
-    loads_checkpoint: bool = True
-    res: float | None = None
-    notes: str = ""
-
-    @property
-    def modalities(self) -> tuple[Modality, ...]:
-        """Cube entries this recipe reads, in first-use order."""
-        seen: list[Modality] = []
-        for g in self.groups:
-            if g.modality not in seen:
-                seen.append(g.modality)
-        return tuple(seen)
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """Where a model's official checkpoint comes from and what it looks like on disk.
-
-    Attributes:
-        filename: the official file name, looked up inside the weights folder.
-        url: direct download address of the official release.
-        source: the project page / authors that publish it.
-        layout: the key layout of the file, in words.
-        size_mb: approximate file size (MB), for the ``e2s weights`` listing.
-        sha256: the digest of the official file when pinned, else ``None``.
-    """
-
-    filename: str
-    url: str
-    source: str
-    layout: str = ""
-    size_mb: float | None = None
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """The network dimensions of one (preset, size): what ``full`` / ``tiny`` / ``micro`` mean."""
-
-    embed_dim: int
-    depth: int
-    num_heads: int
-    patch_size: int
-    input_size: int
-    description: str = ""
-
-
-Builder = Callable[..., "Extractor"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registry entry.
-
-    Attributes:
-        name: registry key (``dofa``, ``croma``, ...).
-        display_name: name used in tables and figures.
-        kind: ``foundation`` or ``baseline``.
-        recipes: input recipe per preset.
-        output_shapes: ``(C, T)`` per ``(preset, size)``; see :func:`shapes_for_all`.
-        loss_weight: the compressor's loss weight for this model (SPEC 2).
-        checkpoint: the official checkpoint, or ``None`` (baselines).
-        default_batch_size: cubes per forward pass the extraction uses by default.
-        builder: ``builder(preset=..., size=..., seed=...) -> Extractor`` (random init; the
-            registry seeds torch before calling it and loads checkpoints afterwards).
-        needs_fit: the extractor must be fitted on data before use (e.g. RCF + PCA).
-        architectures: network dimensions per ``(preset, size)`` (foundation models).
-        description: one paragraph on the model.
-    """
-
-    name: str
-    display_name: str
-    kind: Kind
-    recipes: Mapping[str, InputRecipe]
-    output_shapes: Mapping[tuple[str, str], tuple[int, int]]
-    loss_weight: float
-    checkpoint: CheckpointInfo | None
-    default_batch_size: int
-    builder: Builder
-    needs_fit: bool = False
-    architectures: Mapping[tuple[str, str], ArchConfig] = field(default_factory=dict)
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        # Freeze the mappings so a spec cannot be mutated after registration.
-        object.__setattr__(self, "recipes", MappingProxyType(dict(self.recipes)))
-        object.__setattr__(self, "output_shapes", MappingProxyType(dict(self.output_shapes)))
-        object.__setattr__(self, "architectures", MappingProxyType(dict(self.architectures)))
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.kind))
-
-    def output_shape(self, preset: str = "as_intended", size: str = "full") -> tuple[int, int]:
-        """``(C, T)`` of one sample's embedding in this preset and size.
-
-        Raises:
-            KeyError: for a preset or size the model does not have.
-        """
-        _check_choice(preset, PRESETS, "preset")
-        _check_choice(size, SIZES, "size")
-        try:
-            return self.output_shapes[(preset, size)]
-        except KeyError:
-            raise KeyError(
-                f"model {self.name!r} declares no output shape for preset {preset!r}, size "
-                f"{size!r}; it has {sorted(self.output_shapes)}"
-            ) from None
-
-    def recipe(self, preset: str = "as_intended") -> InputRecipe:
-        """The input recipe of one preset.
-
-        Raises:
-            KeyError: for a preset the model does not have.
-        """
-        _check_choice(preset, PRESETS, "preset")
-        try:
-            return self.recipes[preset]
-        except KeyError:
-            raise KeyError(
-                f"model {self.name!r} has no recipe for preset {preset!r}; it has "
-                f"{sorted(self.recipes)}"
-            ) from None
-
-
-def shapes_for_all(shape: tuple[int, int]) -> dict[tuple[str, str], tuple[int, int]]:
-    """The same ``(C, T)`` for every preset and size (convenience for baselines)."""
-    return {(p, s): shape for p in PRESETS for s in SIZES}
+#: Modules of the package that define no model (never imported by the registry's discovery).
+SUPPORT_MODULES: frozenset[str] = frozenset(
+    {"registry", "specs", "common", "catalog", "weights", "baselines"}
+)
 
 
 class Extractor(nn.Module):
@@ -243,7 +106,9 @@ class Extractor(nn.Module):
         size: ``micro`` / ``tiny`` / ``full``.
         output_shape: ``(C, T)`` per sample.
         weights_identity: ``"sha256:<hex> <file>"`` when a checkpoint was loaded, else
-            ``"random init, seed <s>"``.
+            ``"random init, seed <s>"``, followed by ``" (<preset>: <file> present but not
+            loaded, as the published code ran)"`` when the weights folder held a file the preset
+            does not load (see :func:`build_extractor`).
     """
 
     def __init__(self, spec: ModelSpec, preset: str, size: str) -> None:
@@ -281,6 +146,10 @@ _REGISTRY: dict[str, ModelSpec] = {}
 _LOADED: bool = False
 
 
+class CheckpointNotLoadedWarning(UserWarning):
+    """An official checkpoint sits in the weights folder but this preset runs without it."""
+
+
 def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
     """Add a spec to the registry (modules call this at import time).
 
@@ -296,13 +165,30 @@ def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
     """
     if spec.name in _REGISTRY and not replace and _REGISTRY[spec.name] is not spec:
         raise ValueError(f"a model named {spec.name!r} is already registered")
-    for preset in spec.recipes:
+    for preset in (*spec.recipes, *spec.checkpoints):
         _check_choice(preset, PRESETS, f"preset of {spec.name!r}")
-    for preset, size in spec.output_shapes:
+    for preset, size in (*spec.output_shapes, *spec.architectures):
         _check_choice(preset, PRESETS, f"preset of {spec.name!r}")
         _check_choice(size, SIZES, f"size of {spec.name!r}")
+    if not spec.loss_weight > 0:
+        raise ValueError(
+            f"model {spec.name!r} needs a positive loss weight, got {spec.loss_weight}"
+        )
+    if spec.variant_of == spec.name:
+        raise ValueError(f"model {spec.name!r} cannot be a variant of itself")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def model_modules() -> list[str]:
+    """The modules the registry imports: the paper's five, any other model module, the baselines."""
+    package = __name__.rpartition(".")[0]
+    found = sorted(
+        info.name
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__)
+        if info.name not in SUPPORT_MODULES and info.name not in FOUNDATION_MODULES
+    )
+    return [f"{package}.{m}" for m in (*FOUNDATION_MODULES, *found)] + [BASELINE_MODULE]
 
 
 def _load_all() -> None:
@@ -311,8 +197,7 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    modules = [f"e2s_utils.models.{m}" for m in FOUNDATION_MODULES] + [BASELINE_MODULE]
-    for module in modules:
+    for module in model_modules():
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -321,18 +206,40 @@ def _load_all() -> None:
             warnings.warn(f"{module} is not available; its models are not registered", stacklevel=3)
 
 
-def list_models(kind: Kind | None = None) -> list[str]:
-    """Registered model names (foundation models in the paper's order, then baselines).
+def _order_key(spec: ModelSpec, position: int) -> tuple[int, int, str, int]:
+    """Canonical order: the paper's five (in their order), other foundation models by name, then
+    baselines in registration order; a variant sits right after the entry it varies."""
+    base = _REGISTRY.get(spec.variant_of or "", spec)
+    if base.kind == "foundation":
+        paper = PAPER_MODELS.index(base.name) if base.name in PAPER_MODELS else len(PAPER_MODELS)
+        return (0, paper, base.name if paper == len(PAPER_MODELS) else "", spec is not base)
+    return (1, 0, "", position)
+
+
+def list_models(kind: Kind | None = None, *, include_variants: bool = False) -> list[str]:
+    """Registered model names in the canonical order.
+
+    The order is the compressor's concatenation order and the order of every table: the paper's
+    five foundation models (Copernicus-FM, DOFA, CROMA, Prithvi-EO-2.0, Scale-MAE), any other
+    foundation model by name, then the baselines (engineered, rcf, mean_baseline, random, then any
+    registered later).
 
     Args:
         kind: ``foundation``, ``baseline`` or ``None`` for both.
+        include_variants: also list variants of other entries (e.g. ``prithvi_300m``), each right
+            after the entry it varies.
     """
     _load_all()
     if kind is not None:
         _check_choice(kind, get_args(Kind), "kind")
-    order = {name: i for i, name in enumerate(FOUNDATION_MODULES)}
-    names = sorted(_REGISTRY, key=lambda n: (_REGISTRY[n].kind != "foundation", order.get(n, 99)))
-    return [n for n in names if kind is None or _REGISTRY[n].kind == kind]
+    position = {name: i for i, name in enumerate(_REGISTRY)}
+    names = sorted(_REGISTRY, key=lambda n: (*_order_key(_REGISTRY[n], position[n]), n))
+    return [
+        n
+        for n in names
+        if (kind is None or _REGISTRY[n].kind == kind)
+        and (include_variants or _REGISTRY[n].variant_of is None)
+    ]
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -348,6 +255,17 @@ def get_spec(name: str) -> ModelSpec:
         raise KeyError(f"unknown model {name!r}; registered: {list(_REGISTRY)}") from None
 
 
+def _weights_folder(size: str, weights_dir: Path | None) -> tuple[Path, str] | None:
+    """The folder that applies to a build: an explicit one (every size), else the environment's
+    (``full`` only, since the official files are full size), else none."""
+    if weights_dir is not None:
+        return Path(weights_dir), "weights_dir"
+    env = paths.weights_dir()
+    if env is None or size != "full":
+        return None
+    return env, "E2S_WEIGHTS_DIR"
+
+
 def checkpoint_path(
     name: str, preset: str = "as_intended", size: str = "full", weights_dir: Path | None = None
 ) -> Path | None:
@@ -357,28 +275,48 @@ def checkpoint_path(
     initialised (``as_published_code`` Prithvi and Scale-MAE, as the published code effectively
     did). An explicit ``weights_dir`` applies to every size (tests write micro-sized checkpoints);
     ``E2S_WEIGHTS_DIR`` applies to ``full`` size only, since the official files are full size.
+    The file is the preset's own (:meth:`ModelSpec.checkpoint_for`).
 
     Raises:
         FileNotFoundError: when a weights folder applies but lacks the official file.
     """
     spec = get_spec(name)
-    if spec.checkpoint is None or not spec.recipe(preset).loads_checkpoint:
+    info = spec.checkpoint_for(preset)
+    if info is None or not spec.recipe(preset).loads_checkpoint:
         return None
-    if weights_dir is not None:
-        folder, origin = Path(weights_dir), "weights_dir"
-    else:
-        env = paths.weights_dir()
-        if env is None or size != "full":
-            return None
-        folder, origin = env, "E2S_WEIGHTS_DIR"
-    path = folder / spec.checkpoint.filename
+    where = _weights_folder(size, weights_dir)
+    if where is None:
+        return None
+    folder, origin = where
+    path = folder / info.filename
     if not path.is_file():
         raise FileNotFoundError(
-            f"{origin} {folder} has no {spec.checkpoint.filename} for model {name!r} "
-            f"(source: {spec.checkpoint.url}); download it (see `e2s weights`), or unset "
-            f"{origin} to run with random initialisation"
+            f"{origin} {folder} has no {info.filename} for model {name!r}, preset {preset!r} "
+            f"(source: {info.url}); download it (see `e2s weights`), or unset {origin} to run "
+            f"with random initialisation"
         )
     return path
+
+
+def unused_checkpoint_path(
+    name: str, preset: str = "as_intended", size: str = "full", weights_dir: Path | None = None
+) -> Path | None:
+    """The official file present in the applicable weights folder that this preset does not load.
+
+    ``as_published_code`` runs Prithvi and Scale-MAE randomly initialised, as the published code
+    effectively did; when their file is nevertheless present, :func:`build_extractor` says so.
+
+    Returns:
+        The present but unused file, or ``None``.
+    """
+    spec = get_spec(name)
+    info = spec.checkpoint_for(preset)
+    if info is None or spec.recipe(preset).loads_checkpoint:
+        return None
+    where = _weights_folder(size, weights_dir)
+    if where is None or not (where[0] / info.filename).is_file():
+        return None
+    return where[0] / info.filename
 
 
 def build_extractor(
@@ -392,7 +330,9 @@ def build_extractor(
 
     The network is randomly initialised under ``torch.manual_seed(seed)`` (the global RNG is left
     untouched), then the official checkpoint is loaded strictly where :func:`checkpoint_path`
-    finds one. ``weights_identity`` records which of the two happened.
+    finds one. ``weights_identity`` records which of the two happened; when the preset runs
+    without a checkpoint that the weights folder holds (:func:`unused_checkpoint_path`), a
+    :class:`CheckpointNotLoadedWarning` names the file and ``weights_identity`` says so.
 
     Args:
         name: registered model name.
@@ -409,16 +349,21 @@ def build_extractor(
     spec = get_spec(name)
     spec.output_shape(preset, size)  # validates preset and size
     path = checkpoint_path(name, preset, size, weights_dir)
+    unused = unused_checkpoint_path(name, preset, size, weights_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         extractor = spec.builder(preset=preset, size=size, seed=seed)
     extractor.weights_identity = f"random init, seed {seed}"
+    if unused is not None:
+        note = f"{preset}: {unused.name} present but not loaded, as the published code ran"
+        extractor.weights_identity += f" ({note})"
+        warnings.warn(
+            f"{name}: {unused} is present but the {preset!r} preset runs the network randomly "
+            f"initialised (seed {seed}), as the published code did; use preset 'as_intended' "
+            f"to load it",
+            CheckpointNotLoadedWarning,
+            stacklevel=2,
+        )
     if path is not None:
         extractor.load_checkpoint(path)
     return extractor.eval()
-
-
-def _check_choice(value: Any, choices: Iterable[Any], what: str) -> None:
-    choices = tuple(choices)
-    if value not in choices:
-        raise KeyError(f"unknown {what} {value!r}; choose one of {choices}")

@@ -7,8 +7,11 @@ Usage::
     e2s weights --hash                # also compute sha256 of present files (slow for GB files)
     e2s weights --download dofa croma # fetch official files into the folder (network needed)
 
-Each foundation model loads one file under its official name from ``E2S_WEIGHTS_DIR`` (see
-``e2s_utils.models.registry.checkpoint_path``). Downloading is a convenience only: the files come
+Each foundation model loads its preset's file under the official name from ``E2S_WEIGHTS_DIR``
+(see ``e2s_utils.models.registry.checkpoint_path``): ``as_intended`` Prithvi loads
+``Prithvi_EO_V2_600M.pt``, DOFA has one file per preset (the hub weights for
+``as_published_code``, the weights retrained for the corrected patch embedding for
+``as_intended``), and variants such as ``prithvi_300m`` are listed too. Downloading is a convenience only: the files come
 from their authors' releases, are written atomically (``<name>.part`` then rename) and their
 sha256 is printed so it can be recorded. Nothing in the package downloads on its own.
 """
@@ -30,7 +33,18 @@ from e2s_utils.models.registry import CheckpointInfo, get_spec, list_models
 
 @dataclass(frozen=True)
 class WeightStatus:
-    """One model's expected checkpoint and what the folder holds."""
+    """One expected checkpoint of a model and what the folder holds.
+
+    Attributes:
+        model: registry name.
+        info: the official file.
+        path: where it is looked for (``None`` without a folder).
+        present: whether the file is there.
+        size_bytes: its size when present.
+        sha256: its digest when computed.
+        presets: the presets that load this file at full size (empty: named by a preset that
+            runs randomly initialised, as the published code did).
+    """
 
     model: str
     info: CheckpointInfo
@@ -38,6 +52,7 @@ class WeightStatus:
     present: bool
     size_bytes: int | None
     sha256: str | None
+    presets: tuple[str, ...] = ()
 
     @property
     def pinned_match(self) -> bool | None:
@@ -55,27 +70,39 @@ def status(
     Args:
         weights_dir: folder to inspect (default ``E2S_WEIGHTS_DIR``; ``None`` if unset).
         compute_hash: compute each present file's sha256.
-        models: restrict to these models (default: every foundation model with a checkpoint).
+        models: restrict to these models (default: every foundation model with a checkpoint,
+            variants included).
+
+    Returns:
+        One row per distinct file of each model, in the canonical model order.
     """
     folder = Path(weights_dir) if weights_dir is not None else paths.weights_dir()
-    names = list(models) or list_models("foundation")
+    names = list(models) or list_models("foundation", include_variants=True)
     rows = []
     for name in names:
-        info = get_spec(name).checkpoint
-        if info is None:
-            continue
-        path = folder / info.filename if folder is not None else None
-        present = path is not None and path.is_file()
-        rows.append(
-            WeightStatus(
-                model=name,
-                info=info,
-                path=path,
-                present=present,
-                size_bytes=path.stat().st_size if present and path else None,
-                sha256=sha256_file(path) if present and path and compute_hash else None,
+        spec = get_spec(name)
+        files: dict[str, tuple[CheckpointInfo, list[str]]] = {}
+        for preset in spec.recipes:
+            info = spec.checkpoint_for(preset)
+            if info is None:
+                continue
+            entry = files.setdefault(info.filename, (info, []))
+            if spec.recipe(preset).loads_checkpoint:
+                entry[1].append(preset)
+        for info, presets in files.values():
+            path = folder / info.filename if folder is not None else None
+            present = path is not None and path.is_file()
+            rows.append(
+                WeightStatus(
+                    model=name,
+                    info=info,
+                    path=path,
+                    present=present,
+                    size_bytes=path.stat().st_size if present and path else None,
+                    sha256=sha256_file(path) if present and path and compute_hash else None,
+                    presets=tuple(presets),
+                )
             )
-        )
     return rows
 
 
@@ -92,8 +119,10 @@ def format_status(rows: list[WeightStatus], folder: Path | None) -> str:
         else:
             state = "missing"
         approx = f", about {r.info.size_mb:,.0f} MB" if r.info.size_mb else ""
+        used = ", ".join(r.presets) if r.presets else "none (the published code ran random init)"
         lines += [
             f"{r.model}: {r.info.filename}  [{state}]",
+            f"    loaded by presets: {used}",
             f"    source: {r.info.source}",
             f"    url:    {r.info.url}{approx}",
             f"    layout: {r.info.layout}",
@@ -123,10 +152,10 @@ def download(
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
     done = []
-    for name in models:
-        info = get_spec(name).checkpoint
-        if info is None:
-            raise ValueError(f"model {name!r} has no official checkpoint")
+    infos = [r.info for name in models for r in status(weights_dir, models=[name])]
+    if not infos:
+        raise ValueError(f"models {list(models)} have no official checkpoint")
+    for info in infos:
         target = weights_dir / info.filename
         if target.is_file() and not overwrite:
             done.append(target)
@@ -167,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.download is not None:
         if folder is None:
             parser.error("--download needs --dir or E2S_WEIGHTS_DIR")
-        names = args.download or [r.model for r in status(folder) if not r.present]
+        names = args.download or sorted({r.model for r in status(folder) if not r.present})
         download(names, folder, progress=not args.no_progress)
     rows = status(folder, compute_hash=args.hash)
     print(format_status(rows, folder))
