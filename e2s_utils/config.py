@@ -38,17 +38,17 @@ class ConfigError(E2SError, ValueError):
 
 
 def foundation_models() -> tuple[str, ...]:
-    """The registry's foundation models, in canonical order."""
-    from e2s_utils.models import list_models
+    """The registry's foundation models, in canonical order (variants left out)."""
+    from e2s_utils.models import catalog
 
-    return tuple(list_models("foundation"))
+    return catalog.foundation_models()
 
 
 def baselines() -> tuple[str, ...]:
     """The registry's baselines, in canonical order."""
-    from e2s_utils.models import list_models
+    from e2s_utils.models import catalog
 
-    return tuple(list_models("baseline"))
+    return catalog.baselines()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.download is not None:
         if folder is None:
             parser.error("--download needs --dir or E2S_WEIGHTS_DIR")
-        names = args.download or [r.model for r in status(folder) if not r.present]
+        names = args.download or sorted({r.model for r in status(folder) if not r.present})
         download(names, folder, progress=not args.no_progress)
     print(format_status(status(folder, compute_hash=args.hash), folder))
     return 0

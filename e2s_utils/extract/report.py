@@ -194,7 +194,7 @@ def recipe_table(model: str, preset: str = "as_intended", size: str = "full") ->
         ("pooling", recipe.pooling),
         ("output (C, T)", str(spec.output_shape(preset, size))),
         ("loads checkpoint", str(recipe.loads_checkpoint)),
-        ("checkpoint file", spec.checkpoint.filename if spec.checkpoint else "-"),
+        ("checkpoint file", _checkpoint_name(spec, preset)),
     ]
     for k, g in enumerate(recipe.groups):
         waves = ""
@@ -245,3 +245,8 @@ def embedding_summary(x: np.ndarray, ids: Sequence[str], labels: Any = None) -> 
             corr = float(np.abs(z.T @ yz / has.sum()).max(initial=0.0))
         out["max_abs_corr"] = corr
     return out
+
+
+def _checkpoint_name(spec: Any, preset: str) -> str:
+    info = spec.checkpoint_for(preset)
+    return info.filename if info is not None else "-"

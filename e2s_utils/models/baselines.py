@@ -304,9 +304,13 @@ class RCFExtractor(Extractor):
         self.seed = seed
         self.empirical_images = empirical_images
         self.rcf = RCF(
-            in_channels=len(STACK_BANDS), features=self.features, kernel_size=3, bias=-1.0,
-            seed=seed + 1, mode="gaussian",
-        )  # fmt: skip
+            in_channels=len(STACK_BANDS),
+            features=self.features,
+            kernel_size=3,
+            bias=-1.0,
+            seed=seed + 1,
+            mode="gaussian",
+        )
         self.register_buffer("pca_mean", torch.zeros(self.features))
         self.register_buffer("pca_components", torch.zeros(self.components, self.features))
         self.register_buffer("n_fit", torch.zeros((), dtype=torch.long))
@@ -335,9 +339,14 @@ class RCFExtractor(Extractor):
         from torchgeo.models import RCF
 
         rcf = RCF(
-            in_channels=len(STACK_BANDS), features=self.features, kernel_size=3, bias=-1.0,
-            seed=self.seed + 1, mode="empirical", dataset=_ImageList(images),  # type: ignore[arg-type]
-        )  # fmt: skip
+            in_channels=len(STACK_BANDS),
+            features=self.features,
+            kernel_size=3,
+            bias=-1.0,
+            seed=self.seed + 1,
+            mode="empirical",
+            dataset=_ImageList(images),
+        )
         self.rcf.weights.copy_(rcf.weights.to(self.rcf.weights.device))
 
     def fit(self, batches: Iterable[dict[str, Tensor]]) -> None:

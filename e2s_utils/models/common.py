@@ -362,7 +362,8 @@ class FoundationExtractor(Extractor):
     def forward(self, cubes: dict[str, Tensor]) -> Tensor:
         """Raw cubes ``{modality: (B, 4, C, 264, 264)}`` -> embeddings ``(B, C_out, T)``."""
         recipe = self.recipe
-        assert recipe is not None
+        if recipe is None:
+            raise KeyError(f"{self.spec.name} has no recipe for preset {self.preset!r}")
         inputs = prepare_recipe(cubes, recipe, self.input_size)
         out = self.encode(inputs)
         expected = (inputs[0].shape[0], *self.output_shape)
@@ -382,7 +383,8 @@ class FoundationExtractor(Extractor):
         unused is missing.
         """
         recipe = self.recipe
-        assert recipe is not None
+        if recipe is None:
+            raise KeyError(f"{self.spec.name} has no recipe for preset {self.preset!r}")
         size = self.input_size
         dummy = [torch.zeros(1, B.N_SEASONS, len(g.bands), size, size) for g in recipe.groups]
         was_training = self.training

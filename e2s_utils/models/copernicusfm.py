@@ -132,7 +132,8 @@ class CopernicusFMExtractor(FoundationExtractor):
             )
         fill_sincos_pos_embed(self.net.pos_embed)
         recipe = self.recipe
-        assert recipe is not None
+        if recipe is None:
+            raise KeyError(f"{self.spec.name} has no recipe for preset {self.preset!r}")
         self.wavelengths = [w for g in recipe.groups for w in (g.wavelengths or ())]
         self.bandwidths = [w for g in recipe.groups for w in (g.bandwidths or ())]
 

@@ -248,7 +248,8 @@ class CROMAExtractor(FoundationExtractor):
         self.attention: AttentionImpl = "library"
         self.set_attention(attention)
         recipe = self.recipe
-        assert recipe is not None
+        if recipe is None:
+            raise KeyError(f"{self.spec.name} has no recipe for preset {self.preset!r}")
         self._roles = ["sar" if g.modality == "s1" else "optical" for g in recipe.groups]
 
     def set_attention(self, attention: AttentionImpl) -> None:

@@ -252,7 +252,8 @@ class DOFAExtractor(FoundationExtractor):
             )
         fill_sincos_pos_embed(self.net.pos_embed)
         recipe = self.recipe
-        assert recipe is not None and recipe.patch_embed_variant is not None
+        if recipe is None or recipe.patch_embed_variant is None:
+            raise KeyError(f"{self.spec.name} ({self.preset}) has no recipe patch_embed_variant")
         use_patch_embed_variant(self.net, recipe.patch_embed_variant)
         self.wavelengths: list[list[float]] = [list(g.wavelengths or ()) for g in recipe.groups]
 

@@ -175,7 +175,8 @@ class ScaleMAEExtractor(FoundationExtractor):
         arch = ARCH[(preset, size)]
         self.input_size = arch.input_size
         recipe = self.recipe
-        assert recipe is not None and recipe.res is not None
+        if recipe is None or recipe.res is None:
+            raise KeyError(f"{self.spec.name} ({self.preset}) has no recipe res")
         res = recipe.res
         if size == "full" and preset == "as_intended":
             self.net = scale_mae.scalemae_large_patch16(

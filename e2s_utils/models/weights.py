@@ -18,9 +18,7 @@ sha256 is printed so it can be recorded. Nothing in the package downloads on its
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -115,7 +113,8 @@ def format_status(rows: list[WeightStatus], folder: Path | None) -> str:
             size = f"{(r.size_bytes or 0) / 1e6:,.0f} MB"
             digest = f"sha256:{r.sha256}" if r.sha256 else "(sha256 with --hash)"
             check = {True: " [matches pinned digest]", False: " [DIFFERS from pinned digest]"}
-            state = f"present, {size}, {digest}{check.get(r.pinned_match, '')}"
+            mark = check.get(r.pinned_match, "") if r.pinned_match is not None else ""
+            state = f"present, {size}, {digest}{mark}"
         else:
             state = "missing"
         approx = f", about {r.info.size_mb:,.0f} MB" if r.info.size_mb else ""
@@ -174,34 +173,3 @@ def download(
         print(f"{info.filename}: sha256:{sha256_file(target)}")
         done.append(target)
     return done
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``e2s weights``."""
-    parser = argparse.ArgumentParser(prog="e2s weights", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="weights folder (default E2S_WEIGHTS_DIR)"
-    )
-    parser.add_argument("--hash", action="store_true", help="compute sha256 of present files")
-    parser.add_argument(
-        "--download",
-        nargs="*",
-        metavar="MODEL",
-        default=None,
-        help="download these models' files (none named: all missing ones); needs network",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
-    folder = args.dir if args.dir is not None else paths.weights_dir()
-    if args.download is not None:
-        if folder is None:
-            parser.error("--download needs --dir or E2S_WEIGHTS_DIR")
-        names = args.download or sorted({r.model for r in status(folder) if not r.present})
-        download(names, folder, progress=not args.no_progress)
-    rows = status(folder, compute_hash=args.hash)
-    print(format_status(rows, folder))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -47,15 +47,15 @@ def canonical_order(models: Iterable[str]) -> tuple[str, ...]:
     Raises:
         InputError: for an empty list or a repeated name.
     """
-    from e2s_utils.models import list_models
+    from e2s_utils.models import catalog
 
     models = list(models)
     if not models:
         raise InputError("at least one model is needed; pass e.g. models=('dofa',)")
-    if len(set(models)) != len(models):
-        raise InputError(f"model list {models} repeats a name; list each model once")
-    rank = {name: i for i, name in enumerate(list_models())}
-    return tuple(sorted(models, key=lambda m: (rank.get(m, len(rank)), m)))
+    try:
+        return catalog.canonical_order(models)
+    except ValueError as err:
+        raise InputError(str(err)) from None
 
 
 def flatten(arrays: Sequence[np.ndarray]) -> np.ndarray:

@@ -39,22 +39,9 @@ def paper_table1() -> pd.DataFrame:
 def display_name(models: Sequence[str]) -> str:
     """``DOFA + CROMA`` style label of a model combination (``All five`` for the paper's five).
 
-    Names come from the registry: a model alone is its ``display_name``; inside a combination its
-    ``short_name`` (``Prithvi`` for Prithvi-EO-2.0).
+    The registry's :func:`~e2s_utils.models.catalog.combination_label`: a model alone is its
+    ``display_name``, inside a combination its ``short_name`` (``Prithvi`` for Prithvi-EO-2.0).
     """
-    from e2s_utils.models import get_spec, list_models
+    from e2s_utils.models.catalog import combination_label
 
-    models = list(models)
-    if len(models) > 1 and sorted(models) == sorted(list_models("foundation")):
-        return "All five" if len(models) == 5 else f"All {len(models)}"
-    if len(models) == 1:
-        return _spec_name(get_spec, models[0], "display_name")
-    return " + ".join(_spec_name(get_spec, m, "short_name") for m in models)
-
-
-def _spec_name(get_spec, name: str, attribute: str) -> str:  # noqa: ANN001 - the registry's getter
-    try:
-        spec = get_spec(name)
-    except KeyError:
-        return name
-    return str(getattr(spec, attribute, None) or spec.display_name)
+    return combination_label(list(models))
