@@ -62,11 +62,19 @@ class LabelTask:
         name: task name (the file stem before ``__``).
         kind: ``regression`` or ``classification``.
         labels: float labels indexed by normalised sample id (index name ``id``, series name = task).
+        listed: every id whose label cell is not empty, ``nan`` text included (the benchmark takes
+            its standardisation statistics over these); ``None`` means the ids of ``labels``.
     """
 
     name: str
     kind: TaskKind
     labels: pd.Series
+    listed: pd.Index | None = None
+
+    @property
+    def listed_ids(self) -> pd.Index:
+        """The ids the benchmark counts as labelled for its standardisation statistics."""
+        return self.labels.index if self.listed is None else self.listed
 
     def __len__(self) -> int:
         """Number of labelled samples."""
@@ -88,6 +96,12 @@ def normalize_id(value: str) -> str:
             value = value[: -len(suffix)]
             break
     return value
+
+
+def embedding_id(value: object) -> str:
+    """An embedding file's id as the benchmark reads it: every ``.zarr.zip``, then every ``.zarr``
+    removed (anywhere in the id), surrounding whitespace stripped."""
+    return str(value).strip().replace(".zarr.zip", "").replace(".zarr", "")
 
 
 def normalize_ids(values: list[str] | pd.Index | pd.Series | np.ndarray) -> list[str]:
@@ -161,6 +175,7 @@ def read_task(path: Path) -> LabelTask:
             f"label file {path}: label {raw.iloc[row]!r} of id {bad_id!r} is not a number; "
             "labels must be floats (leave the cell empty to skip a sample)"
         )
+    listed = pd.Index(normalize_ids(frame["id"][raw.index]), name="id")
     values = values[~values.isna()]
     ids = normalize_ids(frame["id"][values.index])
     if any(i == "" for i in ids):
@@ -172,7 +187,7 @@ def read_task(path: Path) -> LabelTask:
             f"label file {path} lists {len(dup)} id(s) more than once (first: {dup[0]!r}); "
             "keep one label per id"
         )
-    return LabelTask(name=name, kind=kind, labels=series)
+    return LabelTask(name=name, kind=kind, labels=series, listed=listed)
 
 
 def load_tasks(labels_dir: Path, task_filter: list[str] | None = None) -> dict[str, LabelTask]:

@@ -26,8 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from e2s_utils.data.labels import LabelTask, normalize_id
+from e2s_utils.data.labels import LabelTask, embedding_id
 from e2s_utils.errors import E2SError
+from e2s_utils.evaluate.benchmark import (
+    StreamTask,
+    benchmark_fold_scores,
+    benchmark_stream,
+    split_sizes,
+)
 from e2s_utils.evaluate.linear import train_linear_folds
 from e2s_utils.evaluate.protocol import (
     PROBES,
@@ -84,7 +90,7 @@ def prepare_matrix(
         raise EvaluationError(f"embeddings must be a 2-D (n, d) matrix, got shape {X.shape}")
     if len(ids) != X.shape[0]:
         raise EvaluationError(f"{len(ids)} ids for {X.shape[0]} embedding rows; one id per row")
-    norm = [normalize_id(i) for i in ids]
+    norm = [embedding_id(i) for i in ids]
     seen: set[str] = set()
     dups = [i for i in norm if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
     if dups:
@@ -167,14 +173,33 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+Randomness = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def draw_randomness(prepared: list[PreparedTask], d: int, protocol: Protocol) -> Randomness | None:
+    """Every task's probe initialisation and mini-batch orders in the benchmark's own stream.
+
+    ``None`` for the ``per_fold`` stream (each fold's generator is seeded when it is trained).
+    In the ``exact`` stream every task that shares an id with the embeddings draws, in sorted
+    name order, even one that then scores NaN (as the benchmark's stream does).
+    """
+    if protocol.random_stream != "exact":
+        return None
+    drawn = [p for p in sorted(prepared, key=lambda p: p.name) if len(p.rows)]
+    stream = [StreamTask(p.name, *split_sizes(len(p.rows))) for p in drawn]
+    draws = benchmark_stream(stream, d, protocol.k_folds, protocol.epochs, protocol.seed)
+    return {name: (t.init, t.perms) for name, t in draws.items()}
+
+
 def _score_group(
     X: torch.Tensor,
     members: list[PreparedTask],
     protocol: Protocol,
     probe: Probe,
-    randomness: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    randomness: Randomness | None,
+    cache: dict[int, tuple[torch.Tensor, torch.Tensor]],
 ) -> np.ndarray:
-    """Fold scores ``(K, T)`` of tasks that share the same rows."""
+    """Fold scores ``(K, T)`` of tasks that share the same rows (and, if exact, one task)."""
     device = X.device
     rows = members[0].rows
     splits = shuffle_splits(len(rows), protocol.k_folds, protocol.seed)
@@ -184,11 +209,15 @@ def _score_group(
     if probe == "ridge":
         return ridge_folds(xg, yg, is_cls, splits)[0]
     n_train = len(splits[0][0])
-    if n_train not in randomness:
-        randomness[n_train] = fold_randomness(
-            X.shape[1], n_train, protocol.k_folds, protocol.epochs, protocol.seed
-        )
-    init, perms = randomness[n_train]
+    if randomness is not None:
+        init, perms = randomness[members[0].name]
+    else:
+        if n_train not in cache:
+            cache[n_train] = fold_randomness(
+                X.shape[1], n_train, protocol.k_folds, protocol.epochs, protocol.seed
+            )
+        init, perms = cache[n_train]
+    score_fn = benchmark_fold_scores if randomness is not None else None
     folds, _ = train_linear_folds(
         xg,
         yg,
@@ -199,6 +228,7 @@ def _score_group(
         lr=protocol.lr,
         weight_decay=protocol.weight_decay,
         batch_size=protocol.batch_size,
+        score_fn=score_fn,
     )
     return folds
 
@@ -258,8 +288,9 @@ def evaluate(
     row_of = {i: r for r, i in enumerate(norm_ids)}
     prepared = {n: prepare_task(t, row_of, protocol.normalize_labels) for n, t in tasks.items()}
     labelled = np.zeros(len(norm_ids), dtype=bool)
-    for prep in prepared.values():
-        labelled[prep.rows] = True
+    for task in tasks.values():  # the benchmark: every label file's ids, whatever is evaluated
+        rows = [row_of[i] for i in task.listed_ids if i in row_of]
+        labelled[rows] = True
     for name in names:
         if prepared[name].n_missing:
             warnings.warn(
@@ -274,7 +305,8 @@ def evaluate(
             f"{[list(t.labels.index[:2]) for t in tasks.values()][:1]})"
         )
     if protocol.standardize_embeddings and labelled.any():
-        Xn = standardize_global(Xn, labelled)
+        exact = protocol.random_stream == "exact"
+        Xn = standardize_global(Xn, labelled, dtype=np.float32 if exact else np.float64)
     with torch_threads(num_threads):
         results = _score_tasks(Xn, [prepared[n] for n in names], protocol, probe, device, progress)
     scored = [t.q for t in results.values() if t.n > 0]
@@ -299,16 +331,18 @@ def _score_tasks(
     from tqdm.auto import tqdm
 
     results: dict[str, TaskResult] = {}
-    groups: dict[tuple[int, ...], list[PreparedTask]] = {}
+    groups: dict[tuple[tuple[int, ...], str], list[PreparedTask]] = {}
+    randomness = draw_randomness(prepared, X.shape[1], protocol) if probe == "linear" else None
     for prep in prepared:
         if len(prep.rows) < 2 or np.isnan(prep.y).all():
             results[prep.name] = _empty_result(prep, protocol.k_folds)
-        else:
-            groups.setdefault(tuple(prep.rows.tolist()), []).append(prep)
+        else:  # in the exact stream each task has its own draws, so its own computation
+            key = (tuple(prep.rows.tolist()), prep.name if randomness is not None else "")
+            groups.setdefault(key, []).append(prep)
     Xt = torch.from_numpy(X).to(torch.device(device))
-    randomness: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for members in tqdm(groups.values(), desc=f"{probe} probe", disable=not progress):
-        folds = _score_group(Xt, members, protocol, probe, randomness)
+        folds = _score_group(Xt, members, protocol, probe, randomness, cache)
         for j, m in enumerate(members):
             mean, std, q = summarize_folds(folds[:, j])
             results[m.name] = TaskResult(m.name, m.kind, len(m.rows), mean, std, q, folds[:, j])

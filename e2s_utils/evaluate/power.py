@@ -47,9 +47,12 @@ from .stats import Q_OFFSET, BootstrapSettings, Scores, as_scores, compare, comp
 
 
 def q_se(
-    mean: float | np.ndarray, std: float | np.ndarray, k: int,
-    skew: float | np.ndarray = 0.0, kurtosis: float | np.ndarray = 3.0,
-) -> np.ndarray:  # fmt: skip
+    mean: float | np.ndarray,
+    std: float | np.ndarray,
+    k: int,
+    skew: float | np.ndarray = 0.0,
+    kurtosis: float | np.ndarray = 3.0,
+) -> np.ndarray:
     """Delta-method standard error of the protocol's Q from ``k`` folds.
 
     Args:
@@ -104,9 +107,11 @@ def project_scores(
 
 
 def q_bar_se(
-    folds: Mapping[str, Any], n_from: int | Mapping[str, int] | None = None,
-    n_to: int | Mapping[str, int] | None = None, k: int | None = None,
-) -> float:  # fmt: skip
+    folds: Mapping[str, Any],
+    n_from: int | Mapping[str, int] | None = None,
+    n_to: int | Mapping[str, int] | None = None,
+    k: int | None = None,
+) -> float:
     """Delta-method standard error of one embedding's Q̄ (fold noise), optionally projected.
 
     Args:
@@ -209,9 +214,21 @@ def resolution(
         data = sc if n is None else project_scores(sc, n_now, n)
         for c in compare_many(data, pairs, settings):
             d = c.diff
-            out.append(Resolution(c.a, c.b, n0 if n is None else float(n), k_to or k, d.estimate,
-                                  d.se * shrink, (d.hi - d.lo) / 2 * shrink, factor * d.se * shrink,
-                                  c.verdict, settings.level, power))  # fmt: skip
+            out.append(
+                Resolution(
+                    c.a,
+                    c.b,
+                    n0 if n is None else float(n),
+                    k_to or k,
+                    d.estimate,
+                    d.se * shrink,
+                    (d.hi - d.lo) / 2 * shrink,
+                    factor * d.se * shrink,
+                    c.verdict,
+                    settings.level,
+                    power,
+                )
+            )
     return out
 
 
@@ -228,9 +245,13 @@ def seed_spread(scores: Mapping[str, Mapping[str, Any]], method: str) -> float:
 
 
 def seeds_needed(
-    delta: float, fold_se: float, seed_sd_a: float, seed_sd_b: float = 0.0,
-    level: float = 0.95, power: float = 0.8,
-) -> float:  # fmt: skip
+    delta: float,
+    fold_se: float,
+    seed_sd_a: float,
+    seed_sd_b: float = 0.0,
+    level: float = 0.95,
+    power: float = 0.8,
+) -> float:
     """Seeds per method needed to detect a ΔQ̄ of ``delta`` at ``power``.
 
     ``se(S)² = fold_se² + (seed_sd_a² + seed_sd_b²) / S`` (the fold noise is shared by all seeds
@@ -258,9 +279,14 @@ def seeds_needed(
 
 
 def seeds_for(
-    scores: Mapping[str, Mapping[str, Any]], a: str, b: str, delta: float, *,
-    power: float = 0.8, settings: BootstrapSettings | None = None,
-) -> float:  # fmt: skip
+    scores: Mapping[str, Mapping[str, Any]],
+    a: str,
+    b: str,
+    delta: float,
+    *,
+    power: float = 0.8,
+    settings: BootstrapSettings | None = None,
+) -> float:
     """:func:`seeds_needed` with its inputs measured on fold scores.
 
     The fold standard error is the paired bootstrap's with the seeds held fixed; each seed spread

@@ -157,20 +157,24 @@ def shuffle_splits(n: int, k_folds: int, seed: int) -> list[tuple[np.ndarray, np
     return list(splitter.split(np.zeros((n, 1))))
 
 
-def standardize_global(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+def standardize_global(
+    X: np.ndarray, rows: np.ndarray | None = None, dtype: type = np.float64
+) -> np.ndarray:
     """Standardise with one global scalar mean and population std (not per dimension).
 
     Args:
         X: ``(n, d)`` embeddings.
         rows: boolean mask of the rows the statistics are taken over (default: all).
+        dtype: accumulation type of the statistics (the benchmark: float32, NumPy's pairwise
+            sums over the float32 matrix).
 
     Returns:
         float32 ``(X - mean) / std`` (std 0 is replaced by 1, as the benchmark does).
     """
     X = np.asarray(X, dtype=np.float32)
     ref = X if rows is None else X[rows]
-    mu = float(ref.mean(dtype=np.float64))
-    sigma = float(ref.std(dtype=np.float64))
+    mu = float(ref.mean(dtype=dtype))
+    sigma = float(ref.std(dtype=dtype))
     if sigma == 0.0 or not np.isfinite(sigma):
         sigma = 1.0
     return ((X - np.float32(mu)) / np.float32(sigma)).astype(np.float32)

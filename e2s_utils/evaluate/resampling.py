@@ -62,8 +62,11 @@ class Parts:
         ``sum_s dev_s² / S²`` per method (the plug-in variance of a mean of S seeds), 0 for a
         method whose seeds are not resampled; ``(*L, M)`` (``(*L, M, T)`` per task).
         """
-        cnt, mask = (self.counts[:, None], self.resampled[:, None]) if per_task else (
-            self.counts, self.resampled)  # fmt: skip
+        cnt, mask = (
+            (self.counts[:, None], self.resampled[:, None])
+            if per_task
+            else (self.counts, self.resampled)
+        )
         return np.add.reduceat(dev**2, self.starts, axis=-2 if per_task else -1) / cnt**2 * mask
 
 
@@ -76,7 +79,7 @@ def q_influence(x: np.ndarray, nan: bool) -> tuple[np.ndarray, np.ndarray]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ok = ~np.isnan(x) if nan else None
+        ok: Any = ~np.isnan(x) if nan else None
         n = ok.sum(axis=-1) if nan else x.shape[-1]
         mean = (np.where(ok, x, 0.0).sum(axis=-1) / n) if nan else x.mean(axis=-1)
         d = x - mean[..., None]
@@ -127,7 +130,8 @@ class IndexStatistic:
 
     def parts(self, idx: Sequence[np.ndarray]) -> Parts:
         """Gather the resampled folds and seeds and compute Q, its influences and deviations."""
-        fold_idx, seed_idx = idx[: len(self.tasks)], dict(zip(self.seeded, idx[len(self.tasks) :]))
+        fold_idx = idx[: len(self.tasks)]
+        seed_idx: dict[Any, np.ndarray] = dict(zip(self.seeded, idx[len(self.tasks) :]))
         lead = fold_idx[0].shape[:-1]
         counts, parts = self.n_seeds.copy(), []
         for i, off in enumerate(self.offsets):
@@ -183,8 +187,14 @@ def bootstrap_arrays(
         stud = method == "studentized"
         stat.theta0 = point[:n_lin] if stud else None
         first = "percentile" if stud else method
-        res = sps.bootstrap(samples, stat, n_resamples=n_resamples, method=first,
-                            rng=np.random.default_rng(seed), **kw)  # fmt: skip
+        res = sps.bootstrap(
+            samples,
+            stat,
+            n_resamples=n_resamples,
+            method=first,
+            rng=np.random.default_rng(seed),
+            **kw,
+        )
         ci = [np.array(np.atleast_1d(v), dtype=float) for v in res.confidence_interval]
         lo, hi, names = ci[0][:n].copy(), ci[1][:n].copy(), np.full(n, first, dtype=object)
         if stud:
@@ -195,8 +205,9 @@ def bootstrap_arrays(
             )
             names[:n_lin] = "studentized"
             if n > n_lin:
-                bca = sps.bootstrap(samples, stat, n_resamples=0, bootstrap_result=res,
-                                    method="BCa", **kw).confidence_interval  # fmt: skip
+                bca = sps.bootstrap(
+                    samples, stat, n_resamples=0, bootstrap_result=res, method="BCa", **kw
+                ).confidence_interval
                 lo[n_lin:], hi[n_lin:] = bca.low[n_lin:n], bca.high[n_lin:n]
                 names[n_lin:] = "BCa"
     bad = ~(np.isfinite(lo) & np.isfinite(hi)) & (names != "percentile") & np.isfinite(point)

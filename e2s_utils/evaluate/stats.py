@@ -179,15 +179,20 @@ class Interval:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN as ``None``)."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in asdict(self).items()}  # fmt: skip
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Interval:
         """Inverse of :meth:`to_dict`."""
         floats = ("estimate", "lo", "hi", "se", "level")
-        return cls(**{k: (math.nan if d[k] is None else float(d[k])) if k in floats else d[k]
-                      for k in cls.__dataclass_fields__})  # fmt: skip
+        values: dict[str, Any] = {
+            k: (math.nan if d[k] is None else float(d[k])) if k in floats else d[k]
+            for k in cls.__dataclass_fields__
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -210,18 +215,25 @@ class ScoreIntervals:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"methods": list(self.methods), "tasks": list(self.tasks),
-                "q_bar": {m: i.to_dict() for m, i in self.q_bar.items()},
-                "z": {m: i.to_dict() for m, i in self.z.items()},
-                "q": {m: {t: i.to_dict() for t, i in d.items()} for m, d in self.q.items()}}  # fmt: skip
+        return {
+            "methods": list(self.methods),
+            "tasks": list(self.tasks),
+            "q_bar": {m: i.to_dict() for m, i in self.q_bar.items()},
+            "z": {m: i.to_dict() for m, i in self.z.items()},
+            "q": {m: {t: i.to_dict() for t, i in d.items()} for m, d in self.q.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScoreIntervals:
         """Inverse of :meth:`to_dict`."""
         iv = Interval.from_dict
-        return cls(tuple(d["methods"]), tuple(d["tasks"]),
-                   {m: {t: iv(i) for t, i in q.items()} for m, q in d["q"].items()},
-                   {m: iv(i) for m, i in d["q_bar"].items()}, {m: iv(i) for m, i in d["z"].items()})  # fmt: skip
+        return cls(
+            tuple(d["methods"]),
+            tuple(d["tasks"]),
+            {m: {t: iv(i) for t, i in q.items()} for m, q in d["q"].items()},
+            {m: iv(i) for m, i in d["q_bar"].items()},
+            {m: iv(i) for m, i in d["z"].items()},
+        )
 
     def to_json(self) -> str:
         """Strict JSON text (no NaN)."""
@@ -253,14 +265,24 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"a": self.a, "b": self.b, "diff": self.diff.to_dict(),
-                "p_improve": self.p_improve.to_dict(), "verdict": self.verdict}  # fmt: skip
+        return {
+            "a": self.a,
+            "b": self.b,
+            "diff": self.diff.to_dict(),
+            "p_improve": self.p_improve.to_dict(),
+            "verdict": self.verdict,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Comparison:
         """Inverse of :meth:`to_dict`."""
-        return cls(d["a"], d["b"], Interval.from_dict(d["diff"]),
-                   Interval.from_dict(d["p_improve"]), d["verdict"])  # fmt: skip
+        return cls(
+            d["a"],
+            d["b"],
+            Interval.from_dict(d["diff"]),
+            Interval.from_dict(d["p_improve"]),
+            d["verdict"],
+        )
 
 
 # ============================================================================ intervals
@@ -274,10 +296,19 @@ def _intervals(
     out = []
     for j, v in enumerate(point):
         ok = math.isfinite(v)
-        out.append(Interval(float(v), float(lo[j]) if ok else math.nan,
-                            float(hi[j]) if ok else math.nan, float(se[j]) if ok else math.nan,
-                            s.level, str(names[j]), s.n_resamples, s.seed,
-                            text + (" and seeds (within method)" if seeded[j] else "")))  # fmt: skip
+        out.append(
+            Interval(
+                float(v),
+                float(lo[j]) if ok else math.nan,
+                float(hi[j]) if ok else math.nan,
+                float(se[j]) if ok else math.nan,
+                s.level,
+                str(names[j]),
+                s.n_resamples,
+                s.seed,
+                text + (" and seeds (within method)" if seeded[j] else ""),
+            )
+        )
     return out
 
 
@@ -312,10 +343,16 @@ def score_intervals(
 
     stat.output = output
     flags = list(stat.resampled)
-    iv = _intervals(stat, settings, "bootstrap", [f for f in flags for _ in range(n_t)] + flags
-              + [bool(stat.seeded)] * n_m)  # fmt: skip
-    q = {m: {t: iv[i * n_t + j] for j, t in enumerate(stat.tasks)}
-         for i, m in enumerate(stat.methods)}  # fmt: skip
+    iv = _intervals(
+        stat,
+        settings,
+        "bootstrap",
+        [f for f in flags for _ in range(n_t)] + flags + [bool(stat.seeded)] * n_m,
+    )
+    q = {
+        m: {t: iv[i * n_t + j] for j, t in enumerate(stat.tasks)}
+        for i, m in enumerate(stat.methods)
+    }
     bar = n_m * n_t
     q_bar = {m: iv[bar + i] for i, m in enumerate(stat.methods)}
     z = {m: iv[bar + n_m + i] for i, m in enumerate(stat.methods)} if common.size else {}
@@ -359,12 +396,23 @@ def compare_many(
         q_bar = p.q.mean(axis=-1)
         prob = []
         for g in p.gathered:
-            sign = [np.sign(p.rows(g, a)[..., :, None, :] - p.rows(g, b)[..., None, :, :])
-                    for a, b in zip(ia, ib)]  # fmt: skip
+            sign = [
+                np.sign(p.rows(g, a)[..., :, None, :] - p.rows(g, b)[..., None, :, :])
+                for a, b in zip(ia, ib)
+            ]
             prob.append(np.stack([mean(x, axis=(-3, -2, -1)) for x in sign], axis=-1))
-        v_fold = sum(np.einsum("...pk,...pk->...p", f[..., ia, :] - f[..., ib, :],
-                               f[..., ia, :] - f[..., ib, :]) / f.shape[-1] ** 2
-                     for f in p.fold_if) / n_t**2  # fmt: skip
+        v_fold = (
+            sum(
+                np.einsum(
+                    "...pk,...pk->...p",
+                    f[..., ia, :] - f[..., ib, :],
+                    f[..., ia, :] - f[..., ib, :],
+                )
+                / f.shape[-1] ** 2
+                for f in p.fold_if
+            )
+            / n_t**2
+        )
         v_seed = p.seed_var(p.dev.mean(axis=-1))
         values = [q_bar[..., ia] - q_bar[..., ib], 0.5 + 0.5 * np.mean(prob, axis=0)]
         return np.concatenate(values, axis=-1), v_fold + v_seed[..., ia] + v_seed[..., ib]
@@ -377,9 +425,11 @@ def compare_many(
 
 
 def compare(
-    scores: Mapping[str, Mapping[str, Any]], a: str, b: str,
+    scores: Mapping[str, Mapping[str, Any]],
+    a: str,
+    b: str,
     settings: BootstrapSettings | None = None,
-) -> Comparison:  # fmt: skip
+) -> Comparison:
     """Paired comparison of methods ``a`` and ``b`` (see :func:`compare_many`)."""
     return compare_many(scores, [(a, b)], settings)[0]
 

@@ -186,7 +186,8 @@ def restrict_tasks(tasks: Mapping[str, LabelTask], ids: Sequence[str]) -> dict[s
     for name, task in tasks.items():
         labels = task.labels[task.labels.index.isin(keep)]
         if len(labels):
-            out[name] = dataclasses.replace(task, labels=labels)
+            listed = task.listed_ids[task.listed_ids.isin(keep)]
+            out[name] = dataclasses.replace(task, labels=labels, listed=listed)
     return out
 
 
@@ -340,7 +341,11 @@ def load_inputs(
         raise InputError(f"no label tasks under {Path(data_root) / 'labels'}")
     probed = split.eval
     tasks = {
-        n: dataclasses.replace(t, labels=t.labels[t.labels.index.isin(probed)])
+        n: dataclasses.replace(
+            t,
+            labels=t.labels[t.labels.index.isin(probed)],
+            listed=t.listed_ids[t.listed_ids.isin(probed)],
+        )
         for n, t in tasks.items()
     }
     return StudyInputs(Path(out_dir), size, split, setting, tasks)

@@ -1,0 +1,126 @@
+"""Record every random draw of an unmodified NeuCo-Bench run and compare it with our stream.
+
+Imports the benchmark's own ``evaluation.evaluation.evaluate`` from a checkout (nothing in it is
+changed), wraps ``torch.randperm``, ``torch.Tensor.random_`` and ``nn.Linear.reset_parameters``
+so that every call is logged with its result, runs one evaluation, and then checks that
+:func:`e2s_utils.evaluate_stream.benchmark_stream` produces the same calls, in the same order,
+with bit-identical results (initial weights and biases, training and test permutations)::
+
+    python benchmarks/neucobench_record_stream.py --bench <NeuCo-Bench checkout> \\
+        --embeddings tests/data/neuco_golden/embeddings.csv \\
+        --labels tests/data/neuco_golden/labels --config <config.yaml>
+
+Exit status 0 when every draw matches, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+from e2s_utils import evaluate_stream as es
+
+
+def record(bench: Path, embeddings: Path, labels: Path, config: dict) -> list[tuple]:
+    """Run the benchmark's ``evaluate`` once with logging wrappers; return the draws in order."""
+    log: list[tuple] = []
+    randperm, random_, reset = torch.randperm, torch.Tensor.random_, nn.Linear.reset_parameters
+
+    def logged_randperm(n, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = randperm(n, *args, **kwargs)
+        log.append(("randperm", int(n), out.clone()))
+        return out
+
+    def logged_random_(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        out = random_(self, *args, **kwargs)
+        log.append(("random_", tuple(self.shape), self.clone()))
+        return out
+
+    def logged_reset(self) -> None:  # noqa: ANN001
+        reset(self)
+        log.append(("linear", torch.cat([self.weight.detach()[0], self.bias.detach()])))
+
+    sys.path.insert(0, str(bench / "benchmark"))
+    from evaluation.evaluation import evaluate  # the benchmark's module
+
+    torch.randperm, torch.Tensor.random_, nn.Linear.reset_parameters = (
+        logged_randperm,
+        logged_random_,
+        logged_reset,
+    )
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            evaluate(
+                submission_file=embeddings,
+                annotation_path=labels,
+                method_name="record",
+                output_dir=Path(out),
+                phase="record",
+                config=config,
+            )
+    finally:
+        torch.randperm, torch.Tensor.random_, nn.Linear.reset_parameters = randperm, random_, reset
+    return log
+
+
+def expected(embeddings: Path, labels: Path, config: dict) -> list[tuple]:
+    """The same draws from :func:`e2s_utils.evaluate_stream.benchmark_stream`."""
+    params = config.get("probe_params", config)
+    filt = config.get("task_filter")
+    filt = None if filt is False else filt
+    inputs = es.read_benchmark_inputs(embeddings, labels, embedding_dim=config.get("embedding_dim"))
+    order = es.benchmark_task_order(inputs.tasks, filt)
+    tasks = [es.StreamTask(n, *es.split_sizes(len(inputs.tasks[n].rows))) for n in order]
+    k_folds, epochs = config["k_folds"], params["epochs"]
+    draws = es.benchmark_stream(tasks, inputs.X.shape[1], k_folds, epochs)
+    out: list[tuple] = []
+    for t in tasks:
+        for k in range(k_folds):
+            out.append(("linear", draws[t.name].init[k]))
+            for e in range(epochs):
+                out.append(("random_", (), None))
+                out.append(("randperm", t.n_train, draws[t.name].perms[e, k]))
+                out.append(("random_", (), None))
+                out.append(("randperm", t.n_test, draws[t.name].test_perms[e, k]))
+    return out
+
+
+def main() -> int:
+    """Command line; returns the exit status."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bench", type=Path, required=True, help="NeuCo-Bench checkout")
+    p.add_argument("--embeddings", type=Path, required=True)
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True, help="the benchmark's YAML config")
+    args = p.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    got = record(args.bench.resolve(), args.embeddings, args.labels, config)
+    want = expected(args.embeddings, args.labels, config)
+    mismatches = 0
+    for i, (g, w) in enumerate(zip(got, want)):
+        same = g[0] == w[0]
+        if same and g[0] == "linear":
+            same = torch.equal(g[1], w[1])
+        elif same and g[0] == "randperm":
+            same = g[1] == w[1] and torch.equal(g[2], w[2])
+        elif same:
+            same = g[1] == w[1]  # a DataLoader base seed: a scalar draw, its value unused
+        if not same:
+            mismatches += 1
+            if mismatches <= 5:
+                print(f"draw {i}: benchmark {g[:2]!s:.60} vs ours {w[:2]!s:.60}")
+    if len(got) != len(want):
+        print(f"{len(got)} draws recorded, {len(want)} expected")
+        mismatches += 1
+    print(f"{len(got)} draws recorded; {len(got) - mismatches} identical; mismatches {mismatches}")
+    return 0 if mismatches == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
