@@ -108,19 +108,24 @@ class AblationConfig:
         seeds: compressor seeds per fusion row (``seed``, ``seed + 1``, ...).
         epochs: training epochs of each compressor (paper: 160).
         checkpoint_every: checkpoint (and evaluation) cadence in epochs.
+        presets: the presets whose stores the paper's rows run on, each row once per preset
+            (``as_published_code``: what the paper's numbers came from; ``as_intended``: its text).
+        init_seeds: at least this many seeds for rows that read a network the preset runs
+            randomly initialised (``as_published_code`` Prithvi and Scale-MAE; the published run
+            was unseeded): seed ``i`` extracts those stores with ``seed + i``.
         pca_components: components of the PCA row (capped by the training samples).
         include_pca: add PCA of the fused raw embeddings.
         include_raw: add the raw fused embeddings probed directly.
-        include_presets: add the all-model fusion on the other preset's stores.
     """
 
     seeds: int
     epochs: int
     checkpoint_every: int
+    presets: tuple[Preset, ...] = ("as_published_code", "as_intended")
+    init_seeds: int = 3
     pca_components: int = 1024
     include_pca: bool = True
     include_raw: bool = True
-    include_presets: bool = True
 
 
 @dataclass(frozen=True)

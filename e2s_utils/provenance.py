@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from e2s_utils.config import RunContext
+    from e2s_utils.evaluate.protocol import Protocol
 
 MANIFEST_NAME = "MANIFEST.json"
 _VERSIONED_PACKAGES = (
@@ -236,11 +237,13 @@ def save_table(
     out_dir: Path | None = None,
     float_format: str = "{:.4g}",
     index: bool = False,
+    protocol: Protocol | None = None,
 ) -> list[Path]:
     """Save a table as CSV and Markdown with its provenance.
 
     The Markdown copy carries the run's banner above the table when the run is synthetic or uses
-    randomly initialised models.
+    randomly initialised models. A results table names its benchmark ``protocol``: a ``protocol``
+    column in the CSV, a ``Protocol:`` line above the Markdown table, every value in the manifest.
 
     Returns:
         The written paths (CSV, Markdown).
@@ -248,17 +251,23 @@ def save_table(
     _check_name(name)
     out_dir = out_dir or paths.figures_dir()
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    if protocol is not None:
+        df = df.assign(protocol=protocol.label())
     atomic_write_bytes(csv_path, df.to_csv(index=index, lineterminator="\n").encode())
-    shown = df.copy()
+    shown = df.drop(columns="protocol") if protocol is not None else df.copy()
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda v: "" if v != v else float_format.format(v))
     md = shown.to_markdown(index=index)
+    if protocol is not None:
+        md = f"Protocol: {protocol.label()}\n\n{md}"
     if ctx.banner:
         md = f"_{ctx.banner}_\n\n{md}"
     atomic_write_bytes(md_path, (md + "\n").encode())
     written = [csv_path, md_path]
     entry = {"kind": "table", **record(ctx), "files": {p.name: _sha256(p) for p in written}}
+    if protocol is not None:
+        entry["protocol"] = protocol.to_dict()
     _update_manifest(out_dir, name, entry)
     return written
 

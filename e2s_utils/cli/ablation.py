@@ -31,8 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) the study; save and print Table 1 and its summary."""
-    from e2s_utils import config, provenance, studies
-    from e2s_utils.plots import studies as plots
+    from e2s_utils import config, studies
 
     args = build_parser().parse_args(argv)
     ctx = config.setup(
@@ -44,17 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     progress = ctx.profile.progress and not args.no_progress
     runs = studies.ablation_runs(ctx.profile)
-    inputs = studies.prepare_inputs(ctx, studies.stores_needed(runs), progress=progress)
+    inputs = studies.prepare_inputs(
+        ctx, studies.stores_needed(runs, ctx.profile), progress=progress
+    )
     results = studies.run_ablation(
         ctx.profile, inputs, ctx.out_dir / "ablation", device=ctx.device, progress=progress
     )
-    table = studies.table1(results)
-    shown = studies.present_table1(studies.with_paper_reference(table))
-    provenance.save_table(shown, "table1_ablation", ctx)
-    q = results.task_q()
-    from e2s_utils.evaluate import z_from_q
-
-    provenance.save_figure(plots.ablation_heatmap(q, z_from_q(q)), "ablation_heatmap", ctx)
-    print(shown.to_string(index=False))
-    print(studies.format_summary(studies.ablation_summary(table, results.runs)))
+    out = studies.save_ablation(ctx, results)
+    print(out.shown.to_string(index=False))
+    print(out.text)
     return 0

@@ -419,6 +419,7 @@ def extract(
     shard_size: int = DEFAULT_SHARD_SIZE,
     fit_samples: int = DEFAULT_FIT_SAMPLES,
     record_resources: bool = True,
+    init_seed: int | None = None,
 ) -> ExtractReport:
     """Extract (or resume extracting) one model's embeddings into its store.
 
@@ -441,6 +442,8 @@ def extract(
         shard_size: ids per store shard (part of the store's layout).
         fit_samples: ids a ``needs_fit`` baseline is fitted on (evenly spaced; ``0``: all).
         record_resources: append the run's row to ``<out_dir>/embeddings/resources.csv``.
+        init_seed: extract with this initialisation seed into the store's ``__init<seed>``
+            variant (several initialisations of a randomly initialised network).
 
     Returns:
         The run's :class:`ExtractReport`.
@@ -455,6 +458,7 @@ def extract(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     parse_shard(f"{shard[0]}/{shard[1]}")
+    seed = seed if init_seed is None else init_seed
     device = _prepare_device(device, seed)
     t0 = time.perf_counter()
     spec, extractor, modalities, index, ids = _prepare(
@@ -464,7 +468,7 @@ def extract(
     config = store_config(
         spec, preset, size, seed, amp, extractor, modalities, index, ids, fit_samples
     )
-    store = EmbeddingStore(store_path(out_dir, model, preset, size))
+    store = EmbeddingStore(store_path(out_dir, model, preset, size, init_seed))
     shape = spec.output_shape(preset, size)
     info = {"data_root": str(Path(data_root).resolve()), "torch": torch.__version__}
     store.create(config, ids, shape, shard_size=shard_size, info=info)

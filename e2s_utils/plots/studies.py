@@ -5,18 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from e2s_utils.plots.style import MSE_COLOR, Q_COLOR, styled
 
 
 @styled
-def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = None) -> Figure:
+def ablation_heatmap(
+    q: pd.DataFrame,
+    z: pd.DataFrame,
+    *,
+    mask: pd.DataFrame | None = None,
+    title: str | None = None,
+) -> Figure:
     """The per-task heatmap of the ablation: cells coloured by Z, annotated with Q.
 
     Args:
         q: rows = methods (table order), columns = tasks: each task's Q (seed mean).
         z: the per-task Z of the same methods and tasks (extra columns such as ``Z`` are shown
             as a last column, annotated with the mean Z).
+        mask: methods x tasks, True where the cell's Q interval includes the task's mean Q over
+            the methods: such a cell is hatched and its Q shown in parentheses (the data do not
+            separate it from the average method on that task).
         title: figure title.
 
     Returns:
@@ -35,6 +45,10 @@ def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = No
         )
     colour = z[tasks].astype(float)
     annot = q[tasks].astype(float).map(lambda v: "" if not np.isfinite(v) else f"{v:.1f}")
+    inside = None
+    if mask is not None:
+        inside = mask.reindex(index=q.index, columns=tasks).fillna(False).astype(bool)
+        annot = annot.where(~inside, "(" + annot + ")")
     if "Z" in z.columns:
         colour = colour.assign(**{"mean Z": z["Z"].astype(float)})
         annot = annot.assign(**{"mean Z": z["Z"].astype(float).map(lambda v: f"{v:+.2f}")})
@@ -56,6 +70,11 @@ def ablation_heatmap(q: pd.DataFrame, z: pd.DataFrame, *, title: str | None = No
         linecolor="white",
         cbar_kws={"label": "Z (task-normalised across methods)"},
     )
+    if inside is not None:
+        for i, j in zip(*np.nonzero(inside.to_numpy()), strict=True):
+            ax.add_patch(
+                Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="0.55", linewidth=0)
+            )
     if "Z" in z.columns:
         ax.axvline(len(tasks), color="black", linewidth=1.2)
     ax.set_xlabel("task (cell text: Q)")

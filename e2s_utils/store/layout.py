@@ -12,7 +12,9 @@ from pathlib import Path
 DEFAULT_SHARD_SIZE = 64
 
 
-def store_path(out_dir: Path, model: str, preset: str, size: str) -> Path:
+def store_path(
+    out_dir: Path, model: str, preset: str, size: str, init_seed: int | None = None
+) -> Path:
     """Folder of the embedding store of one model, preset and size.
 
     Args:
@@ -21,10 +23,15 @@ def store_path(out_dir: Path, model: str, preset: str, size: str) -> Path:
         preset: ``as_intended`` or ``as_published_code``.
         size: ``micro``, ``tiny`` or ``full``.
 
+        init_seed: the initialisation seed of a store extracted with another seed than the
+            profile's (the randomly initialised networks of ``as_published_code`` get several).
+
     Returns:
-        ``out_dir / "embeddings" / f"{model}__{preset}__{size}"``.
+        ``out_dir / "embeddings" / f"{model}__{preset}__{size}"`` (``__init<seed>`` appended
+        for an ``init_seed``).
     """
-    return Path(out_dir) / "embeddings" / f"{model}__{preset}__{size}"
+    name = f"{model}__{preset}__{size}" + ("" if init_seed is None else f"__init{init_seed}")
+    return Path(out_dir) / "embeddings" / name
 
 
 def shard_of(index: int, shard_size: int) -> int:

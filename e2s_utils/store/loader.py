@@ -225,7 +225,7 @@ class StudyInputs:
     split: Split
     setting: Setting
     tasks: dict[str, LabelTask]
-    _cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(
+    _cache: dict[tuple[str, str, int | None], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
 
@@ -244,13 +244,13 @@ class StudyInputs:
         """The probed ids: always the eval split."""
         return list(self.split.eval)
 
-    def store(self, model: str, preset: str) -> EmbeddingStore:
-        """The store of one model and preset.
+    def store(self, model: str, preset: str, init_seed: int | None = None) -> EmbeddingStore:
+        """The store of one model and preset (and initialisation seed variant).
 
         Raises:
             StoreError: when it does not exist, naming the command that creates it.
         """
-        path = store_path(self.out_dir, model, preset, self.size)
+        path = store_path(self.out_dir, model, preset, self.size, init_seed)
         st = EmbeddingStore(path)
         if not st.exists():
             raise StoreError(
@@ -260,29 +260,40 @@ class StudyInputs:
             )
         return st
 
-    def arrays(self, model: str, preset: str) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(
+        self, model: str, preset: str, init_seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(train, val)`` float32 ``(n, C, T)`` arrays of one store (cached)."""
-        key = (model, preset)
+        key = (model, preset, init_seed)
         if key not in self._cache:
-            st = self.store(model, preset)
+            st = self.store(model, preset, init_seed)
             self._cache[key] = (st.read(self.train_ids)[1], st.read(self.val_ids)[1])
         return self._cache[key]
 
-    def fusion_data(self, models: Sequence[str], preset: str) -> tuple[FusionData, FusionData]:
-        """``(train, val)`` :class:`FusionData` of a model combination."""
-        train = {m: self.arrays(m, preset)[0] for m in models}
-        val = {m: self.arrays(m, preset)[1] for m in models}
+    def fusion_data(
+        self, models: Sequence[str], preset: str, init_seeds: Mapping[str, int] | None = None
+    ) -> tuple[FusionData, FusionData]:
+        """``(train, val)`` :class:`FusionData` of a model combination.
+
+        ``init_seeds`` names, per model, the initialisation-seed variant of its store to read.
+        """
+        seeds = dict(init_seeds or {})
+        pairs = {m: self.arrays(m, preset, seeds.get(m)) for m in models}
+        train = {m: p[0] for m, p in pairs.items()}
+        val = {m: p[1] for m, p in pairs.items()}
         return FusionData(self.train_ids, train), FusionData(self.val_ids, val)
 
-    def splits(self, models: Sequence[str], preset: str) -> FusionSplits:
+    def splits(
+        self, models: Sequence[str], preset: str, init_seeds: Mapping[str, int] | None = None
+    ) -> FusionSplits:
         """Training, validation and probed data of a model combination."""
-        train, val = self.fusion_data(models, preset)
+        train, val = self.fusion_data(models, preset, init_seeds)
         probe = train if self.setting == "transductive" else val
         return FusionSplits(train, val, probe, self.setting)
 
-    def fingerprint(self, model: str, preset: str) -> dict[str, Any]:
+    def fingerprint(self, model: str, preset: str, init_seed: int | None = None) -> dict[str, Any]:
         """What identifies one store's content: its config hash and weights identity."""
-        st = self.store(model, preset)
+        st = self.store(model, preset, init_seed)
         return {"store": st.config_hash, "weights": st.weights_identity}
 
     def identity(self) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from e2s_utils.studies.ablation import (
     AblationRun,
     StudyError,
     ablation_runs,
+    init_seeds_of,
+    random_init_models,
     seed_list,
     stores_needed,
 )
@@ -29,6 +31,7 @@ from e2s_utils.studies.long_training import (
     long_summary,
     run_long,
 )
+from e2s_utils.studies.outputs import AblationOutputs, save_ablation
 from e2s_utils.studies.paper import (
     FUSION_ORDER,
     PAPER_NO_DROPOUT_Q_BAR,
@@ -36,29 +39,32 @@ from e2s_utils.studies.paper import (
     paper_table1,
 )
 from e2s_utils.studies.table import (
+    PAPER_PRESET,
     TABLE1_HEADERS,
     AblationResults,
     present_table1,
     table1,
+    with_intervals,
     with_paper_reference,
 )
 from e2s_utils.studies.units import fusion_config, pca_embed, run_ablation, run_unit
-from e2s_utils.studies.verdicts import Comparison, ablation_summary, compare, format_summary
+from e2s_utils.studies.verdicts import Finding, ablation_summary, format_summary
 
 __all__ = [
     "FUSION_ORDER",
+    "PAPER_PRESET",
     "PAPER_NO_DROPOUT_Q_BAR",
     "SELECTIONS",
     "TABLE1_HEADERS",
+    "AblationOutputs",
     "AblationResults",
     "AblationRun",
-    "Comparison",
+    "Finding",
     "DescentAnalysis",
     "LongResult",
     "StudyError",
     "ablation_runs",
     "ablation_summary",
-    "compare",
     "detect_descents",
     "display_name",
     "ensure_dataset",
@@ -66,18 +72,22 @@ __all__ = [
     "format_long_summary",
     "format_summary",
     "fusion_config",
+    "init_seeds_of",
     "log_spaced_epochs",
     "long_config",
     "long_summary",
     "paper_table1",
     "pca_embed",
     "prepare_inputs",
+    "random_init_models",
     "present_table1",
     "run_ablation",
     "run_long",
     "run_unit",
+    "save_ablation",
     "seed_list",
     "stores_needed",
     "table1",
+    "with_intervals",
     "with_paper_reference",
 ]

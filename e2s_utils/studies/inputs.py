@@ -7,8 +7,8 @@ unfinished store; both steps are idempotent. :func:`prepare_inputs` does that an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from e2s_utils.store.layout import store_path
 from e2s_utils.store.loader import StudyInputs, load_inputs
@@ -34,13 +34,14 @@ def ensure_dataset(ctx: RunContext, *, progress: bool | None = None) -> None:
 
 
 def ensure_stores(
-    ctx: RunContext, stores: Iterable[tuple[str, str]], *, progress: bool | None = None
+    ctx: RunContext, stores: Iterable[Sequence[Any]], *, progress: bool | None = None
 ) -> None:
     """Create the synthetic dataset and any missing or unfinished embedding store.
 
     Args:
         ctx: the run context.
-        stores: ``(model, preset)`` pairs to make sure of.
+        stores: ``(model, preset)`` or ``(model, preset, init_seed)`` to make sure of
+            (``init_seed``: a store variant extracted with that initialisation seed).
         progress: show progress bars (default: the profile's setting).
     """
     from e2s_utils import extract
@@ -48,8 +49,10 @@ def ensure_stores(
     prof = ctx.profile
     progress = prof.progress if progress is None else progress
     ensure_dataset(ctx, progress=progress)
-    for model, preset in stores:
-        st = EmbeddingStore(store_path(ctx.out_dir, model, preset, prof.extract.size))
+    for ref in stores:
+        model, preset = ref[0], ref[1]
+        init_seed = ref[2] if len(ref) > 2 else None
+        st = EmbeddingStore(store_path(ctx.out_dir, model, preset, prof.extract.size, init_seed))
         if st.exists() and st.complete:
             continue
         extract.extract(
@@ -62,12 +65,13 @@ def ensure_stores(
             num_workers=prof.extract.num_workers,
             device=ctx.device,
             seed=prof.seed,
+            init_seed=init_seed,
             progress=progress,
         )
 
 
 def prepare_inputs(
-    ctx: RunContext, stores: Iterable[tuple[str, str]], *, progress: bool | None = None
+    ctx: RunContext, stores: Iterable[Sequence[Any]], *, progress: bool | None = None
 ) -> StudyInputs:
     """:func:`ensure_stores`, then the one loader's :class:`StudyInputs` for the profile."""
     ensure_stores(ctx, stores, progress=progress)

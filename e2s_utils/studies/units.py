@@ -26,6 +26,7 @@ from e2s_utils.studies.ablation import (
     Selection,
     StudyError,
     ablation_runs,
+    init_seeds_of,
     seed_list,
 )
 from e2s_utils.studies.table import AblationResults
@@ -55,13 +56,14 @@ def fusion_config(run: AblationRun, profile: Profile, seed: int) -> FusionConfig
 
 def unit_key(run: AblationRun, seed: int | None, profile: Profile, inputs: StudyInputs) -> CacheKey:
     """The cache key of one unit."""
+    variants = init_seeds_of(run, seed, profile)
     config: dict[str, Any] = {
         "run": dataclasses.asdict(run),
         "seed": seed,
         "probes": list(PROBES),
         "protocol": profile.protocol.to_dict(),
         "inputs": inputs.identity(),
-        "stores": {m: inputs.fingerprint(m, run.preset) for m in run.models},
+        "stores": {m: inputs.fingerprint(m, run.preset, variants.get(m)) for m in run.models},
     }
     if run.method == "fusion":
         if seed is None:
@@ -123,7 +125,7 @@ def _fusion_unit(
     from e2s_utils import fusion
     from e2s_utils.evaluate import evaluate
 
-    data = inputs.splits(run.models, run.preset)
+    data = inputs.splits(run.models, run.preset, init_seeds_of(run, seed, profile))
     cfg = fusion_config(run, profile, seed)
     fusion.train(cfg, data.train, data.val, run_dir, device=device, progress=False)
     results: dict[str, dict[str, EvalResult]] = {}
@@ -284,7 +286,7 @@ def run_ablation(
     from tqdm.auto import tqdm
 
     runs = ablation_runs(profile)
-    units = [(r, s) for r in runs for s in (seed_list(profile) if r.seeded else [None])]
+    units = [(r, s) for r in runs for s in (seed_list(profile, r) if r.seeded else [None])]
     out: dict[str, list[dict[str, Any]]] = {r.name: [] for r in runs}
     bar = tqdm(units, desc="ablation", unit="run", disable=not progress)
     for run, seed in bar:

@@ -1,169 +1,130 @@
-"""What the ablation concludes, stated from its numbers.
+"""What the ablation concludes, with the uncertainty the data carry.
 
-:func:`compare` sets two rows of Table 1 against each other; :func:`ablation_summary` collects the
-study's comparisons (best fusion against the runner-up, the best single model, each baseline, the
-uncompressed and PCA rows, dropout, the other preset) and :func:`format_summary` states them.
+Every comparison is paired: all rows are probed on the same folds (same ids, same split seed), so
+:func:`~e2s_utils.evaluate.stats.compare` resamples the same folds for both rows (and seeds where
+a row has seeds) and gives the interval of ΔQ̄ and P(A > B). A sentence states an order only when
+that interval excludes zero; otherwise it says that the data do not separate the two rows.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from e2s_utils.evaluate import stats
 from e2s_utils.studies.ablation import AblationRun
+from e2s_utils.studies.table import AblationResults
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """``a`` against ``b``: the difference of Q̄ means and whether it exceeds the seed spread.
+class Finding:
+    """One comparison of the summary: what is compared, its interval, and the sentence."""
 
-    ``spread`` is NaN when a seeded row ran a single seed (its spread is unknown); the verdict
-    then only says which is ahead (``ahead`` / ``behind``), never that the gap is real.
-    """
+    what: str
+    comparison: stats.Comparison
+    text: str
 
-    a: str
-    b: str
-    diff: float
-    spread: float
-    verdict: Literal["better", "worse", "tie", "ahead", "behind"]
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"what": self.what, "comparison": self.comparison.to_dict(), "text": self.text}
 
 
-def compare(table: pd.DataFrame, a: str, b: str) -> Comparison:
-    """Compare two rows of Table 1 by Q̄, calling a difference within the seed spread a tie.
-
-    The spread is ``sqrt(std_a² + std_b²)``, the std of the difference of two single-seed draws
-    (a deterministic row has std 0; a single-seed row's std is unknown, and so is the spread).
-    """
-    ra = table.loc[table["method"] == a].iloc[0]
-    rb = table.loc[table["method"] == b].iloc[0]
-    diff = float(ra["q_bar_mean"] - rb["q_bar_mean"])
-    spread = math.hypot(float(ra["q_bar_std"]), float(rb["q_bar_std"]))
-    verdict: Literal["better", "worse", "tie", "ahead", "behind"]
-    if not math.isfinite(spread):
-        verdict = "ahead" if diff > 0 else "behind"
-    elif abs(diff) <= spread:
-        verdict = "tie"
-    else:
-        verdict = "better" if diff > 0 else "worse"
-    return Comparison(a, b, diff, spread, verdict)
-
-
-def ablation_summary(table: pd.DataFrame, runs: Sequence[AblationRun]) -> dict[str, Any]:
-    """The computed conclusions of the ablation.
-
-    Returns:
-        A dict with the best fusion row, its Q̄ mean and std, the margin over the runner-up
-        fusion and over the best single model (with verdicts), per-baseline comparisons and
-        whether it beats every baseline beyond the spread, and where present the cost of
-        compression (raw fused), PCA against the compressor, dropout, and the other preset.
-    """
-    by_label = {r.label: r for r in runs}
-    present = set(table["method"])
-    fusions = [
-        r.label for r in runs if r.method == "fusion" and r.group == "paper" and r.label in present
-    ]
-    multi = [lab for lab in fusions if len(by_label[lab].models) > 1 and by_label[lab].dropout > 0]
-    singles = [lab for lab in fusions if len(by_label[lab].models) == 1]
-    t = table.set_index("method")
-    out: dict[str, Any] = {}
-    candidates = multi or fusions
-    best = max(candidates, key=lambda lab: t.loc[lab, "q_bar_mean"])
-    out["best_fusion"] = best
-    out["best_q_bar"] = float(t.loc[best, "q_bar_mean"])
-    out["best_q_bar_std"] = float(t.loc[best, "q_bar_std"])
-    rest = [lab for lab in candidates if lab != best]
-    if rest:
-        runner = max(rest, key=lambda lab: t.loc[lab, "q_bar_mean"])
-        out["runner_up"] = asdict(compare(table, best, runner))
-    if singles:
-        best_single = max(singles, key=lambda lab: t.loc[lab, "q_bar_mean"])
-        out["best_single"] = asdict(compare(table, best, best_single))
-    baselines = [r.label for r in runs if r.method == "baseline" and r.label in present]
-    comps = [compare(table, best, b) for b in baselines]
-    out["baselines"] = [asdict(c) for c in comps]
-    # None: undecidable (a single seed gives no spread)
-    out["beats_every_baseline"] = (
-        None
-        if any(c.verdict in ("ahead", "behind") for c in comps)
-        else bool(comps) and all(c.verdict == "better" for c in comps)
+def _pairs(
+    runs: Sequence[AblationRun], table: pd.DataFrame, preset: str
+) -> list[tuple[str, AblationRun, AblationRun]]:
+    mean = dict(
+        zip(zip(table["method"], table["preset"], strict=True), table["q_bar_mean"], strict=True)
     )
-    for method, key in (("raw", "vs_raw"), ("pca", "vs_pca")):
-        rows = [r.label for r in runs if r.method == method and r.label in present]
-        if rows:
-            out[key] = asdict(compare(table, best, rows[0]))
-    nodrop = [r for r in runs if r.method == "fusion" and r.dropout == 0 and r.label in present]
-    if nodrop:
-        with_drop = [
-            r.label
-            for r in runs
-            if r.method == "fusion"
-            and r.dropout > 0
-            and r.models == nodrop[0].models
-            and r.group == "paper"
-        ]
-        if with_drop and with_drop[0] in present:
-            out["dropout"] = asdict(compare(table, with_drop[0], nodrop[0].label))
-    other = [
-        r
-        for r in runs
-        if r.method == "fusion" and r.group == "beyond" and r.dropout > 0 and r.label in present
-    ]
-    if other:
-        main = [
-            r.label
-            for r in runs
-            if r.method == "fusion"
-            and r.group == "paper"
-            and r.models == other[0].models
-            and r.dropout > 0
-        ]
-        if main and main[0] in present:
-            out["presets"] = asdict(compare(table, main[0], other[0].label))
+    q = {r.name: mean.get((r.label, r.preset), np.nan) for r in runs}
+    paper = [r for r in runs if r.group == "paper" and r.preset == preset and r.dropout > 0]
+    multi = [r for r in paper if len(r.models) > 1] or paper
+    best = max(multi, key=lambda r: q[r.name])
+    out: list[tuple[str, AblationRun, AblationRun]] = []
+    rest = [r for r in multi if r is not best]
+    if rest:
+        out.append(("the runner-up fusion", best, max(rest, key=lambda r: q[r.name])))
+    singles = [r for r in paper if len(r.models) == 1]
+    if singles:
+        out.append(("the best single model", best, max(singles, key=lambda r: q[r.name])))
+    out += [("the baseline", best, r) for r in runs if r.method == "baseline"]
+    out += [(f"the {r.method} row", best, r) for r in runs if r.method in ("raw", "pca")]
+    for r in runs:
+        if r.method == "fusion" and r.dropout == 0 and r.preset == preset:
+            twin = [t for t in paper if t.models == r.models]
+            out += [("its dropout-free twin", t, r) for t in twin]
+    full = [r for r in runs if r.method == "fusion" and r.dropout > 0 and r.models == best.models]
+    out += [("the other preset", best, r) for r in full if r.preset != preset]
     return out
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """Sentences stating :func:`ablation_summary`'s conclusions, with their numbers."""
+def ablation_summary(
+    results: AblationResults,
+    table: pd.DataFrame,
+    preset: str,
+    settings: stats.BootstrapSettings | None = None,
+) -> dict[str, Any]:
+    """The ablation's conclusions on one preset's rows, each with its paired interval.
 
-    def sentence(c: Mapping[str, Any], what: str) -> str:
-        word = {
-            "better": "beats",
-            "worse": "loses to",
-            "tie": "ties with",
-            "ahead": "is ahead of",
-            "behind": "is behind",
-        }[c["verdict"]]
-        spread = (
-            f"seed spread {c['spread']:.2f}"
-            if math.isfinite(c["spread"])
-            else "one seed: spread unknown"
+    Args:
+        results: :func:`~e2s_utils.studies.units.run_ablation`'s results (with fold scores).
+        table: :func:`~e2s_utils.studies.table.table1` of them (point estimates).
+        preset: the preset whose paper rows are summarised (the table holds both).
+        settings: bootstrap settings (default: 95 %, studentized, 2,000 resamples).
+
+    Returns:
+        ``preset``, ``best`` (the best multi-model fusion by point estimate), its ``best_q_bar``
+        interval, ``findings`` (one per comparison) and ``beats_every_baseline`` (every baseline
+        comparison separated in its favour), plus the bootstrap settings.
+    """
+    settings = settings or stats.BootstrapSettings()
+    scores = results.scores()
+    pairs = _pairs(results.runs, table, preset)
+    comps = stats.compare_many(scores, [(a.title, b.title) for _, a, b in pairs], settings)
+    findings = [
+        Finding(what, c, stats.sentence(c, a.title, b.title))
+        for (what, a, b), c in zip(pairs, comps, strict=True)
+    ]
+    best = pairs[0][1] if pairs else None
+    iv = stats.score_intervals({best.title: scores[best.title]}, settings) if best else None
+    baselines = [f for f in findings if f.what == "the baseline"]
+    return {
+        "preset": preset,
+        "best": None if best is None else best.title,
+        "best_q_bar": None if iv is None else iv.q_bar[best.title].to_dict(),  # type: ignore[union-attr]
+        "findings": [f.to_dict() for f in findings],
+        "beats_every_baseline": bool(baselines)
+        and all(f.comparison.verdict == "A > B" for f in baselines),
+        "settings": {
+            "level": settings.level,
+            "method": settings.method,
+            "n_resamples": settings.n_resamples,
+            "seed": settings.seed,
+        },
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as sentences: which preset, the best row with its interval, each finding."""
+    lines = [f"Preset shown: {summary['preset']} (the paper's rows on its stores)."]
+    if summary["best"] is not None:
+        q = summary["best_q_bar"]
+        lines.append(
+            f"Best multi-model fusion by point estimate: {summary['best']}, Q̄ = "
+            f"{q['estimate']:.2f} ({100 * q['level']:g} % CI {q['lo']:.2f} to {q['hi']:.2f})."
         )
-        return f"{c['a']} {word} {what} {c['b']} by {c['diff']:+.2f} Q̄ ({spread})"
-
-    std = summary["best_q_bar_std"]
-    pm = f"± {std:.2f}" if math.isfinite(std) else "(one seed)"
-    lines = [f"Best fusion: {summary['best_fusion']}, Q̄ = {summary['best_q_bar']:.2f} {pm}"]
-    if "runner_up" in summary:
-        lines.append(sentence(summary["runner_up"], "the runner-up fusion"))
-    if "best_single" in summary:
-        lines.append(sentence(summary["best_single"], "the best single model"))
-    for c in summary.get("baselines", []):
-        lines.append(sentence(c, "the baseline"))
-    beats = summary.get("beats_every_baseline")
+    for f in summary["findings"]:
+        lines.append(f"Against {f['what']}: {f['text']}.")
     lines.append(
-        "It beats every baseline beyond the seed spread: "
-        + ("undecided (one seed)" if beats is None else "yes" if beats else "no")
+        "It beats every baseline (each paired interval above zero): "
+        + ("yes" if summary["beats_every_baseline"] else "no, or not separated")
     )
-    if "vs_raw" in summary:
-        lines.append(sentence(summary["vs_raw"], "the uncompressed"))
-    if "vs_pca" in summary:
-        lines.append(sentence(summary["vs_pca"], "the classical"))
-    if "dropout" in summary:
-        lines.append(sentence(summary["dropout"], "its dropout-free twin"))
-    if "presets" in summary:
-        lines.append(sentence(summary["presets"], "the other preset"))
+    s = summary["settings"]
+    lines.append(
+        f"Intervals: {s['method']} bootstrap, {s['n_resamples']} resamples, "
+        f"{100 * s['level']:g} % confidence (scipy.stats.bootstrap)."
+    )
     return "\n".join(lines)

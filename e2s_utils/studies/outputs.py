@@ -1,0 +1,107 @@
+"""The studies' artifacts: tables, figures and summaries written with their provenance.
+
+One function per study builds what the notebook shows and the command line prints, so the two
+never drift apart: :func:`save_ablation` writes Table 1 (both presets, intervals, the paper's
+numbers beside the ``as_published_code`` rows), the per-task intervals, the heatmap of the main
+preset and the summary; each table names its protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from e2s_utils import provenance
+from e2s_utils.evaluate import stats
+from e2s_utils.evaluate.compare import z_from_q
+from e2s_utils.io import atomic_write_json
+from e2s_utils.studies.paper import paper_table1
+from e2s_utils.studies.table import (
+    AblationResults,
+    present_table1,
+    table1,
+    with_intervals,
+    with_paper_reference,
+)
+from e2s_utils.studies.verdicts import ablation_summary, format_summary
+
+if TYPE_CHECKING:
+    from e2s_utils.config import RunContext
+
+
+@dataclass
+class AblationOutputs:
+    """What :func:`save_ablation` computed (besides the files it wrote).
+
+    Attributes:
+        table: Table 1 with plain column names, intervals and the paper's numbers.
+        shown: the same with reader-facing headers (what was saved).
+        intervals: every Q and Q̄ interval (per task, per row).
+        task_q: the heatmap's rows (main preset and beyond), seed-mean Q per task.
+        summary: :func:`~e2s_utils.studies.verdicts.ablation_summary` of the main preset.
+        heatmap: the saved heatmap (a notebook displays it as its PNG).
+    """
+
+    table: pd.DataFrame
+    shown: pd.DataFrame
+    intervals: stats.ScoreIntervals
+    task_q: pd.DataFrame
+    summary: dict[str, Any]
+    heatmap: provenance.SavedFigure
+
+    @property
+    def text(self) -> str:
+        """The summary as sentences."""
+        return format_summary(self.summary)
+
+
+def heatmap_mask(iv: stats.ScoreIntervals, titles: dict[str, str]) -> pd.DataFrame:
+    """The heatmap's mask for the shown rows: True where the Q interval holds the task's mean.
+
+    Args:
+        iv: intervals of every row (keyed by row title).
+        titles: shown label -> row title, in the heatmap's order.
+    """
+    shown = tuple(titles.values())
+    sub = stats.ScoreIntervals(
+        methods=shown,
+        tasks=iv.tasks,
+        q={t: iv.q[t] for t in shown},
+        q_bar={t: iv.q_bar[t] for t in shown},
+    )
+    mask = stats.mean_inside_mask(sub)
+    return mask.rename(index={t: lab for lab, t in titles.items()})
+
+
+def save_ablation(ctx: RunContext, results: AblationResults) -> AblationOutputs:
+    """Write Table 1, the task intervals, the paper's table, the heatmap and the summary.
+
+    Args:
+        ctx: the run context (profile, figure provenance).
+        results: :func:`~e2s_utils.studies.units.run_ablation`'s results.
+    """
+    from e2s_utils.plots import studies as plots
+
+    protocol, preset = ctx.profile.protocol, ctx.profile.extract.preset
+    table, iv = with_intervals(table1(results), results)
+    table = with_paper_reference(table)
+    shown = present_table1(table)
+    provenance.save_table(shown, "table1_ablation", ctx, protocol=protocol)
+    provenance.save_table(stats.task_frame(iv), "table1_task_intervals", ctx, protocol=protocol)
+    provenance.save_table(paper_table1(), "table1_paper", ctx)
+    atomic_write_json(ctx.out_dir / "ablation" / "intervals.json", iv.to_dict())
+    task_q = results.task_q(preset=preset)
+    titles = {r.label: r.title for r in results.rows(preset)}
+    fig = plots.ablation_heatmap(
+        task_q,
+        z_from_q(task_q),
+        mask=heatmap_mask(iv, titles),
+        title=f"Ablation, preset {preset}: colour Z, text Q; hatched: not separated from "
+        "the task's mean",
+    )
+    heatmap = provenance.save_figure(fig, "ablation_heatmap", ctx)
+    summary = ablation_summary(results, table, preset)
+    atomic_write_json(ctx.out_dir / "ablation" / "summary.json", summary)
+    return AblationOutputs(table, shown, iv, task_q, summary, heatmap)
