@@ -1,0 +1,276 @@
+"""Tiny, seeded test data shared by the test modules: ids, tasks, fusion inputs, stores, datasets.
+
+Everything here is generated in memory or under a folder the caller passes (a ``tmp_path``); no
+network, no real data, no weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from e2s_utils.data.labels import LabelTask, write_task
+from e2s_utils.data.splits import Split
+from e2s_utils.fusion import FusionConfig
+from e2s_utils.store import FusionData, StudyInputs, store_path, write_embeddings
+
+#: Per-model ``(C, T)`` of the small fusion inputs (three registered foundation models).
+SHAPES: dict[str, tuple[int, int]] = {"dofa": (6, 4), "croma": (5, 1), "prithvi": (3, 2)}
+#: Task names of :func:`random_tasks`: two regressions and a classification.
+TASKS: tuple[str, ...] = ("biomass_mean", "crops", "random_cls")
+#: Keyword arguments that select the per-fold random stream of the linear probe.
+PER_FOLD: dict[str, str] = {"random_stream": "per_fold"}
+
+
+def make_ids(n: int, offset: int = 0) -> list[str]:
+    """``n`` distinct 64-hex-digit sample ids (sorted), starting at ``offset``.
+
+    Args:
+        n: number of ids.
+        offset: first id number.
+
+    Returns:
+        The ids.
+    """
+    return [f"{i:064x}" for i in range(offset, offset + n)]
+
+
+def label_task(
+    name: str, ids: Sequence[str], values: Sequence[float], kind: str = "regression"
+) -> LabelTask:
+    """A :class:`LabelTask` with ``values`` indexed by ``ids``.
+
+    Args:
+        name: task name.
+        ids: sample ids.
+        values: one label per id.
+        kind: ``regression`` or ``classification``.
+
+    Returns:
+        The task.
+    """
+    labels = pd.Series(
+        np.asarray(values, dtype=np.float64), index=pd.Index(list(ids), name="id"), name=name
+    )
+    return LabelTask(name, kind, labels)  # type: ignore[arg-type]
+
+
+def random_tasks(
+    ids: Sequence[str], names: Iterable[str] = TASKS, seed: int = 1
+) -> dict[str, LabelTask]:
+    """Seeded random labels for ``ids``: tasks ending in ``cls`` are binary classification.
+
+    Args:
+        ids: the labelled ids.
+        names: task names.
+        seed: random seed.
+
+    Returns:
+        Tasks by name.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in names:
+        kind = "classification" if name.endswith("cls") else "regression"
+        values = rng.integers(0, 2, len(ids)) if kind == "classification" else rng.random(len(ids))
+        out[name] = label_task(name, ids, values, kind)
+    return out
+
+
+def fusion_data(
+    n: int = 40,
+    seed: int = 0,
+    shapes: Mapping[str, tuple[int, int]] | None = None,
+    prefix: str = "id",
+) -> FusionData:
+    """Low-rank per-model embeddings (the compressor has something to learn), a scale per model.
+
+    Args:
+        n: samples.
+        seed: random seed.
+        shapes: model -> ``(C, T)`` (default :data:`SHAPES`).
+        prefix: id prefix; ids are ``f"{prefix}{i:04d}"``.
+
+    Returns:
+        The data.
+    """
+    rng = np.random.default_rng(seed)
+    shapes = shapes or SHAPES
+    latent = rng.standard_normal((n, 3))
+    inputs = {}
+    for k, (m, (c, t)) in enumerate(shapes.items()):
+        mix = rng.standard_normal((3, c * t))
+        x = latent @ mix * (k + 1) + 0.05 * rng.standard_normal((n, c * t))
+        inputs[m] = x.reshape(n, c, t).astype(np.float32)
+    return FusionData([f"{prefix}{i:04d}" for i in range(n)], inputs)
+
+
+def train_val(n_train: int = 40, n_val: int = 16) -> tuple[FusionData, FusionData]:
+    """Training and validation rows of one :func:`fusion_data` distribution."""
+    data = fusion_data(n_train + n_val, 0)
+    return data.subset(data.ids[:n_train]), data.subset(data.ids[n_train:])
+
+
+def small_fusion_config(**changes: object) -> FusionConfig:
+    """A small compressor over :data:`SHAPES` (hidden 16, 8-d output, batch 8, 4 epochs)."""
+    base: dict[str, object] = {
+        "models": tuple(SHAPES),
+        "hidden": 16,
+        "out_dim": 8,
+        "batch_size": 8,
+        "epochs": 4,
+        "checkpoint_every": 2,
+    }
+    base.update(changes)
+    return FusionConfig(**base)  # type: ignore[arg-type]
+
+
+def write_stores(
+    out_dir: Path,
+    ids: Sequence[str],
+    shapes: Mapping[str, tuple[int, int]],
+    *,
+    presets: Iterable[str] = ("as_intended",),
+    size: str = "micro",
+    seed: int = 0,
+) -> None:
+    """Write one complete store per model and preset: low-rank embeddings plus noise.
+
+    Args:
+        out_dir: the profile folder (stores go to ``out_dir/embeddings/``).
+        ids: the store's ids.
+        shapes: model -> ``(C, T)``.
+        presets: the presets to write.
+        size: the model size in the store names.
+        seed: random seed.
+    """
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((len(ids), 3))
+    for preset in presets:
+        for k, (model, (c, t)) in enumerate(shapes.items()):
+            mix = rng.standard_normal((3, c * t))
+            arr = (latent @ mix + 0.3 * rng.standard_normal((len(ids), c * t))) * (1 + k % 3)
+            write_embeddings(
+                store_path(out_dir, model, preset, size),
+                list(ids),
+                arr.reshape(len(ids), c, t).astype(np.float32),
+                {"model": model, "preset": preset, "seed": seed},
+            )
+
+
+def fake_dataset(
+    root: Path,
+    ids: Sequence[str],
+    tasks: Mapping[str, LabelTask] | None = None,
+    *,
+    dev: Sequence[str] | None = None,
+) -> Path:
+    """A dataset root the index and split readers accept, without any cube content.
+
+    Every id gets an empty ``<id>.zarr.zip`` in each modality folder: in ``data/`` (the current
+    layout), or, when ``dev`` is given, in ``data_dev/`` for those ids and ``data_eval/`` for the
+    rest (the challenge layout). Tasks are written to ``labels/``.
+
+    Args:
+        root: the folder to write.
+        ids: every id.
+        tasks: label tasks to write (default: none).
+        dev: the dev-split ids of a challenge-layout dataset.
+
+    Returns:
+        ``root``.
+    """
+    root = Path(root)
+    dev_set = set(dev or [])
+    for sid in ids:
+        base = "data" if dev is None else ("data_dev" if sid in dev_set else "data_eval")
+        for modality in ("s1", "s2l1c", "s2l2a"):
+            folder = root / base / modality
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{sid}.zarr.zip").write_bytes(b"")
+    for task in (tasks or {}).values():
+        write_task(root / "labels", task.name, task.kind, task.labels)
+    return root
+
+
+def study_inputs(
+    out_dir: Path,
+    ids: Sequence[str],
+    n_eval: int,
+    tasks: Mapping[str, LabelTask],
+    *,
+    setting: str = "transductive",
+    size: str = "micro",
+) -> StudyInputs:
+    """:class:`StudyInputs` over stores in ``out_dir``: the first ``n_eval`` ids are the eval split.
+
+    Args:
+        out_dir: folder holding ``embeddings/``.
+        ids: every id (eval split first).
+        n_eval: eval-split size.
+        tasks: label tasks of the eval ids.
+        setting: ``transductive`` or ``inductive``.
+        size: model size of the stores.
+
+    Returns:
+        The inputs.
+    """
+    split = Split(tuple(ids[n_eval:]), tuple(ids[:n_eval]), "file", "split.csv")
+    return StudyInputs(Path(out_dir), size, split, setting, dict(tasks))  # type: ignore[arg-type]
+
+
+def probe_loop_reference(
+    X: np.ndarray,
+    y: np.ndarray,
+    is_cls: bool,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    epochs: int,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The linear probe as a plain per-fold loop (``nn.Linear`` and ``torch.optim.AdamW``).
+
+    Fold ``k`` seeds torch's global generator with ``fold_seed(seed, k)``, builds the probe, then
+    draws one permutation of its training rows per epoch: the per-fold random stream.
+
+    Args:
+        X: ``(n, d)`` float32 embeddings (already standardised).
+        y: ``(n,)`` scaled labels.
+        is_cls: binary classification (BCE loss, F1) instead of regression (MSE loss, R²).
+        splits: the folds' ``(train, test)`` indices.
+        seed: the protocol seed.
+        epochs: probe epochs.
+        batch_size: mini-batch size.
+
+    Returns:
+        ``(epochs, K)`` epoch-end test scores.
+    """
+    import torch
+    from torch import nn
+
+    from e2s_utils.evaluate import fold_scores_from_logits, fold_seed
+
+    Xt, yt = torch.from_numpy(np.asarray(X, dtype=np.float32)), torch.from_numpy(y).float()
+    history = np.empty((epochs, len(splits)))
+    for k, (tr, te) in enumerate(splits):
+        torch.manual_seed(fold_seed(seed, k))
+        model = nn.Linear(X.shape[1], 1)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        loss_fn = nn.BCEWithLogitsLoss() if is_cls else nn.MSELoss()
+        tr_t, te_t = torch.from_numpy(tr), torch.from_numpy(te)
+        for e in range(epochs):
+            order = tr_t[torch.randperm(len(tr))]
+            for s in range(0, len(tr), batch_size):
+                idx = order[s : s + batch_size]
+                loss = loss_fn(model(Xt[idx]).view(-1), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                logits = model(Xt[te_t]).view(1, -1, 1)
+            target = yt[te_t].view(1, -1, 1)
+            history[e, k] = fold_scores_from_logits(logits, target, torch.tensor([is_cls]))[0, 0]
+    return history
