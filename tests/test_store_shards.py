@@ -1,4 +1,4 @@
-"""Tests of the embedding store: layout, atomic shards, resume bookkeeping, refusal to mix."""
+"""The sharded embedding store: atomic shards, resume bookkeeping, refusal to mix, checksums."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from e2s_utils import cache
 from e2s_utils import store as S
+from e2s_utils.cache import CacheKey
+from e2s_utils.io import ids_hash
 
 
 def _ids(n: int) -> list[str]:
@@ -27,12 +30,6 @@ def _files(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
-
-
-def test_store_path_layout(tmp_path: Path) -> None:
-    assert S.store_path(tmp_path, "dofa", "as_intended", "micro") == (
-        tmp_path / "embeddings" / "dofa__as_intended__micro"
-    )
 
 
 def test_roundtrip_order_shape_and_sharding(tmp_path: Path) -> None:
@@ -170,19 +167,10 @@ def test_store_is_byte_deterministic(tmp_path: Path) -> None:
 def test_manifest_records_hash_and_no_timestamps(tmp_path: Path) -> None:
     st = S.write_embeddings(tmp_path / "s", _ids(3), _array(3), {**META, "weights_identity": "w"})
     manifest = json.loads(st.manifest_path.read_text())
-    assert manifest["config_hash"] == S.config_hash(manifest["config"])
+    assert manifest["config_hash"] == CacheKey("store", manifest["config"]).digest
     assert st.weights_identity == "w"
-    assert manifest["ids_sha256"] == S.ids_hash(_ids(3))
+    assert manifest["ids_sha256"] == ids_hash(_ids(3))
     assert not any("time" in k or "date" in k for k in manifest)
-
-
-def test_owned_shards_and_parse() -> None:
-    assert S.owned_shards(5, (0, 2)) == [0, 2, 4]
-    assert S.owned_shards(5, (1, 2)) == [1, 3]
-    assert S.parse_shard("1/4") == (1, 4)
-    for bad in ("4/4", "-1/2", "x", "1/0", "1-2"):
-        with pytest.raises(ValueError):
-            S.parse_shard(bad)
 
 
 def test_fitted_state_first_writer_wins(tmp_path: Path) -> None:
@@ -199,3 +187,25 @@ def test_fitted_state_first_writer_wins(tmp_path: Path) -> None:
 def test_no_temporary_files_left(tmp_path: Path) -> None:
     st = S.write_embeddings(tmp_path / "s", _ids(5), _array(5), META, shard_size=2)
     assert not [p for p in st.path.rglob("*") if ".tmp-" in p.name]
+
+
+def test_a_new_store_code_version_is_refused(tmp_path: Path, monkeypatch) -> None:
+    ids = _ids(4)
+    S.write_embeddings(tmp_path / "s", ids, _array(4), META)
+    monkeypatch.setitem(cache.CODE_VERSIONS, "store", cache.CODE_VERSIONS["store"] + 1)
+    with pytest.raises(S.StoreConfigError, match="extraction code version differs"):
+        S.write_embeddings(tmp_path / "s", ids, _array(4), META)
+
+
+def test_unreadable_manifests_and_shards_are_explained(tmp_path: Path) -> None:
+    st = S.write_embeddings(tmp_path / "s", _ids(4), _array(4), META, shard_size=2)
+    st.shard_file(1).unlink()
+    with pytest.raises(S.StoreError, match="missing although its sidecar exists"):
+        S.EmbeddingStore(st.path).read()
+    text = st.manifest_path.read_text()
+    st.manifest_path.write_text("{oops")
+    with pytest.raises(S.StoreError, match="not valid JSON"):
+        _ = S.EmbeddingStore(st.path).manifest
+    st.manifest_path.write_text(text.replace('"format_version": 1', '"format_version": 99'))
+    with pytest.raises(S.StoreError, match="format version 99"):
+        _ = S.EmbeddingStore(st.path).manifest
