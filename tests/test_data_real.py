@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("bigearthnet_common")
-pytest.importorskip("tifffile")
-
-from e2s_utils.bands import BANDS  # noqa: E402
-from e2s_utils.data import real, synthetic  # noqa: E402
+from e2s_utils.bands import BANDS
+from e2s_utils.data import real, synthetic
 
 
 @pytest.fixture(scope="module")

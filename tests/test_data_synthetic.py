@@ -1,4 +1,4 @@
-"""Synthetic generator: physics of the cubes, labels of all tasks, determinism, idempotence, CLI."""
+"""Synthetic generator: physics of the cubes, labels of all tasks, determinism, idempotence."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from e2s_utils.bands import BANDS
-from e2s_utils.data import DataError, SampleIndex, read_cube, split_ids, synthetic
+from e2s_utils.data import DataError, SampleIndex, read_cube, synthetic
 from e2s_utils.data import labels as label_io
 
 N = 6
@@ -192,16 +192,3 @@ def test_ensure_dataset_is_idempotent_and_resumes(tmp_path: Path) -> None:
     (foreign / "notes.txt").write_text("mine")
     with pytest.raises(DataError, match="not empty"):
         synthetic.ensure_dataset(foreign, 2, 0)
-
-
-def test_cli_writes_the_challenge_layout(tmp_path: Path) -> None:
-    root = tmp_path / "ch"
-    code = synthetic.main(
-        ["--root", str(root), "--n", "4", "--seed", "2", "--layout", "challenge",
-         "--workers", "1", "--no-progress"]
-    )  # fmt: skip
-    assert code == 0
-    assert (root / "data_dev").is_dir() or (root / "data_eval").is_dir()
-    splits = split_ids(root)
-    assert sorted(splits["dev"] + splits["eval"]) == sorted(synthetic.make_ids(4, 2))
-    assert not (root / "data").exists()

@@ -1,4 +1,4 @@
-"""Tests for the NeuCo-Bench label folder reader and writer."""
+"""The NeuCo-Bench label folder: reading, writing, the long frame of every label."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from e2s_utils.data import DataError, labels
-from e2s_utils.data.labels import LabelError, load_tasks, read_task, write_task
+from e2s_utils.data.labels import LabelError, labels_frame, load_tasks, read_task, write_task
 
 
 def _write(path: Path, text: str) -> Path:
@@ -123,3 +123,24 @@ def test_write_task_round_trip(tmp_path: Path) -> None:
     assert not list((tmp_path / "labels").glob(".*tmp"))
     with pytest.raises(LabelError, match="regression task"):
         write_task(tmp_path, "crops", "classification", series)
+
+
+def test_nan_text_labels_are_skipped_but_listed(tmp_path: Path) -> None:
+    _write(tmp_path / "crops__regr.csv", "id,label\na,1\nb,nan\nc,\nd,2\n")
+    task = read_task(tmp_path / "crops__regr.csv")
+    assert list(task.labels.index) == ["a", "d"]
+    assert list(task.listed_ids) == ["a", "b", "d"]  # the benchmark counts "nan" cells as listed
+
+
+def test_labels_frame_is_long_form(tmp_path: Path) -> None:
+    write_task(tmp_path, "crops", "regression", pd.Series([0.5, 2.0], index=["a", "b"]))
+    write_task(tmp_path, "random_cls", "classification", pd.Series([1.0], index=["a"]))
+    frame = labels_frame(load_tasks(tmp_path))
+    assert list(frame.columns) == ["task", "kind", "id", "label"]
+    assert frame.to_dict("records") == [
+        {"task": "crops", "kind": "regression", "id": "a", "label": 0.5},
+        {"task": "crops", "kind": "regression", "id": "b", "label": 2.0},
+        {"task": "random_cls", "kind": "classification", "id": "a", "label": 1.0},
+    ]
+    empty = labels_frame({})
+    assert empty.empty and list(empty.columns) == ["task", "kind", "id", "label"]
