@@ -470,7 +470,7 @@ def sentence(c: Comparison, a: str | None = None, b: str | None = None) -> str:
     d = c.diff
     if not math.isfinite(d.estimate):
         return f"{a} and {b} cannot be compared (Q̄ undefined: a task without a finite Q)"
-    est, lo, hi = _fmt([d.estimate, d.lo, d.hi])
+    est, lo, hi = (v if "nan" not in v else "undefined" for v in _fmt([d.estimate, d.lo, d.hi]))
     how = "paired bootstrap over folds" + (" and seeds" if "seeds" in d.resampling else "")
     ci = f"{100 * d.level:g} % CI {lo} to {hi}, {how}, P({a} > {b}) = {c.p_improve.estimate:.2f}"
     if c.verdict == "A > B":

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from e2s_utils.store.layout import store_path
 from e2s_utils.store.loader import StudyInputs, load_inputs
-from e2s_utils.store.shards import EmbeddingStore
 
 if TYPE_CHECKING:
     from e2s_utils.config import RunContext
@@ -38,6 +36,9 @@ def ensure_stores(
 ) -> None:
     """Create the synthetic dataset and any missing or unfinished embedding store.
 
+    A complete store is reused when its configuration matches, and refused (naming the store and
+    the differences) when it does not, so stale embeddings are never mixed in.
+
     Args:
         ctx: the run context.
         stores: ``(model, preset)`` or ``(model, preset, init_seed)`` to make sure of
@@ -52,9 +53,7 @@ def ensure_stores(
     for ref in stores:
         model, preset = ref[0], ref[1]
         init_seed = ref[2] if len(ref) > 2 else None
-        st = EmbeddingStore(store_path(ctx.out_dir, model, preset, prof.extract.size, init_seed))
-        if st.exists() and st.complete:
-            continue
+        # a complete store is still checked against this configuration (a stale one is refused)
         extract.extract(
             model,
             preset,

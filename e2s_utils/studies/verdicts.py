@@ -112,9 +112,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [f"Preset shown: {summary['preset']} (the paper's rows on its stores)."]
     if summary["best"] is not None:
         q = summary["best_q_bar"]
+        lo, hi = (f"{v:.2f}" if v is not None else "undefined" for v in (q["lo"], q["hi"]))
+        est = f"{q['estimate']:.2f}" if q["estimate"] is not None else "undefined"
         lines.append(
-            f"Best multi-model fusion by point estimate: {summary['best']}, Q̄ = "
-            f"{q['estimate']:.2f} ({100 * q['level']:g} % CI {q['lo']:.2f} to {q['hi']:.2f})."
+            f"Best multi-model fusion by point estimate: {summary['best']}, Q̄ = {est} "
+            f"({100 * q['level']:g} % CI {lo} to {hi})."
         )
     for f in summary["findings"]:
         lines.append(f"Against {f['what']}: {f['text']}.")
