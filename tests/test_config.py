@@ -1,40 +1,64 @@
-"""Profiles and parameter resolution of ``e2s_utils.config``."""
+"""Profiles: nested configurations per stage, flat parameter names, overrides, ``setup()``."""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 
+import numpy as np
 import pytest
+import torch
 
 from e2s_utils import config, paths
+from e2s_utils.evaluate import get_protocol
+from e2s_utils.models import catalog
 
 
 def test_three_profiles_exist_with_their_scale() -> None:
-    assert set(config.PROFILES) == {"smoke", "demo", "full"}
-    smoke, demo, full = (config.PROFILES[n] for n in ("smoke", "demo", "full"))
-    assert (smoke.model_size, demo.model_size, full.model_size) == ("micro", "tiny", "full")
-    assert smoke.synthetic and demo.synthetic and not full.synthetic
-    assert smoke.n_samples < demo.n_samples
-    assert not smoke.progress
+    profiles = config.profiles()
+    assert set(profiles) == {"smoke", "demo", "full"} == set(config.PROFILE_NAMES)
+    smoke, demo, full = (profiles[n] for n in ("smoke", "demo", "full"))
+    assert (smoke.extract.size, demo.extract.size, full.extract.size) == ("micro", "tiny", "full")
+    assert smoke.data.synthetic and demo.data.synthetic and not full.data.synthetic
+    assert smoke.data.n_samples < demo.data.n_samples
+    assert not smoke.progress and demo.progress
+    assert config.profiles() is profiles  # built once
+    for profile in profiles.values():
+        assert profile.fusion.models == profile.extract.foundation
+        assert profile.fusion.seed == profile.seed
 
 
 def test_full_profile_is_the_papers_setting() -> None:
-    full = config.PROFILES["full"]
-    assert full.fusion_epochs == 160 and full.fusion_batch_size == 32
-    assert full.checkpoint_every == 5 and full.seed == 1337
-    assert full.eval_k_folds == 40 and full.eval_epochs == 10
-    assert full.preset == "as_intended"
-    assert full.models == ("copernicusfm", "dofa", "croma", "prithvi", "scalemae")
-    assert full.long_epochs == 30 * full.fusion_epochs
+    full = config.get_profile("full")
+    assert full.fusion.epochs == 160 and full.fusion.batch_size == 32
+    assert full.fusion.checkpoint_every == 5 and full.seed == 1337
+    assert (full.fusion.hidden, full.fusion.out_dim, full.fusion.dropout) == (2048, 1024, 0.1)
+    assert full.protocol == get_protocol("paper")
+    assert full.protocol.k_folds == 40 and full.protocol.epochs == 20
+    assert full.extract.preset == "as_intended" and full.data.setting == "transductive"
+    assert full.extract.foundation == catalog.paper_models()
+    assert full.fusion.loss_weights == catalog.loss_weights(catalog.paper_models())
+    assert full.long.epochs == 30 * full.fusion.epochs
+
+
+def test_synthetic_profiles_use_the_per_fold_stream() -> None:
+    smoke, demo = config.get_profile("smoke"), config.get_profile("demo")
+    assert smoke.protocol.name == demo.protocol.name == "neuco_current"
+    assert smoke.protocol.random_stream == demo.protocol.random_stream == "per_fold"
+    assert smoke.protocol.k_folds == 5 and demo.protocol.k_folds == 40
+    assert set(smoke.protocol.overrides) == {"k_folds", "random_stream"}
 
 
 def test_every_preset_fits_its_own_annotations() -> None:
-    import typing
-
-    hints = typing.get_type_hints(config.Profile)
-    for profile in config.PROFILES.values():
-        for f in dataclasses.fields(profile):
-            config.check_type(f.name, getattr(profile, f.name), hints[f.name])
+    for profile in config.profiles().values():
+        for owner in (profile, profile.data, profile.extract, profile.ablation, profile.long):
+            hints = typing.get_type_hints(type(owner))
+            for f in dataclasses.fields(owner):
+                config.check_type(f.name, getattr(owner, f.name), hints[f.name])
+        for name in config.PARAMETERS:
+            value = config.flat_parameters(profile)[name]
+            if name not in ("protocol", "models", "baselines"):
+                config.check_type(name, value, config.parameter_type(name))
 
 
 def test_default_profile_follows_env_then_data(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -46,16 +70,68 @@ def test_default_profile_follows_env_then_data(monkeypatch: pytest.MonkeyPatch, 
     assert config.default_profile_name() == "full"
     monkeypatch.setenv("E2S_PROFILE", "smoke")
     assert config.default_profile_name() == "smoke"
+    assert config.get_profile().name == "smoke"
     monkeypatch.setenv("E2S_PROFILE", "fast")
     with pytest.raises(config.ConfigError, match="E2S_PROFILE"):
         config.default_profile_name()
 
 
-def test_overrides_apply_and_none_means_profile_value() -> None:
-    prof = config.get_profile("smoke", fusion_epochs=7, n_samples=None, models=["dofa", "croma"])
-    assert prof.fusion_epochs == 7
-    assert prof.n_samples == config.PROFILES["smoke"].n_samples
-    assert prof.models == ("dofa", "croma")
+def test_flat_overrides_reach_the_nested_configs() -> None:
+    base = config.get_profile("smoke")
+    prof = config.get_profile(
+        "smoke",
+        fusion_epochs=7,
+        checkpoint_every=3,
+        eval_k_folds=4,
+        eval_epochs=2,
+        ablation_seeds=2,
+        long_n_checkpoints=3,
+        n_samples=None,
+        setting="inductive",
+        model_size="tiny",
+    )
+    assert (prof.fusion.epochs, prof.fusion.checkpoint_every) == (7, 3)
+    assert (prof.protocol.k_folds, prof.protocol.epochs) == (4, 2)
+    assert set(prof.protocol.overrides) == {"k_folds", "epochs", "random_stream"}
+    assert prof.ablation.seeds == 2 and prof.long.n_checkpoints == 3
+    assert prof.data.setting == "inductive" and prof.extract.size == "tiny"
+    assert prof.data.n_samples == base.data.n_samples  # None means the profile's value
+    assert base.fusion.epochs == 4  # the preset itself is unchanged
+    flat = config.flat_parameters(prof)
+    assert flat["fusion_epochs"] == 7 and flat["eval_k_folds"] == 4 and flat["profile"] == "smoke"
+    assert flat["protocol"] == prof.protocol.to_dict()
+    assert set(config.PARAMETERS) <= set(flat)
+
+
+def test_the_protocol_switch_keeps_the_profiles_own_overrides() -> None:
+    prof = config.get_profile("smoke", protocol="paper")
+    assert prof.protocol.name == "paper" and prof.protocol.epochs == 20
+    assert prof.protocol.k_folds == 5  # the smoke profile's fewer folds stay
+    assert prof.protocol.random_stream == "per_fold"
+    both = config.get_profile("smoke", protocol="challenge", eval_k_folds=3)
+    assert both.protocol.name == "challenge" and both.protocol.k_folds == 3
+    assert both.protocol.exclude_tasks == ("clouds_reg", "nodata")
+    full = config.get_profile("full", protocol="challenge")
+    assert full.protocol == get_protocol("challenge")
+    with pytest.raises(config.ConfigError, match="does not fit"):
+        config.get_profile("smoke", protocol="neuco")
+
+
+def test_seed_also_seeds_the_compressor() -> None:
+    prof = config.get_profile("smoke", seed=7)
+    assert prof.seed == 7 and prof.fusion.seed == 7
+    assert config.get_profile("smoke").fusion.seed == 1337
+
+
+def test_models_also_change_the_compressors_models_and_weights() -> None:
+    prof = config.get_profile("smoke", models=["croma", "dofa"])
+    assert prof.extract.foundation == ("croma", "dofa")
+    assert prof.fusion.models == ("dofa", "croma")  # canonical order
+    assert prof.fusion.loss_weights == {"dofa": 1.0, "croma": 0.5}
+    assert prof.extract.all_models[:2] == ("croma", "dofa")
+    assert prof.extract.all_models[2:] == config.baselines()
+    same = config.get_profile("smoke", fusion_epochs=5)
+    assert same.fusion.loss_weights == config.get_profile("smoke").fusion.loss_weights
 
 
 @pytest.mark.parametrize(
@@ -67,6 +143,7 @@ def test_overrides_apply_and_none_means_profile_value() -> None:
         ({"fusion_epochs": True}, "does not fit"),
         ({"model_size": "huge"}, "does not fit"),
         ({"models": ("dofa", 3)}, "does not fit"),
+        ({"setting": "semi"}, "does not fit"),
     ],
 )
 def test_bad_overrides_raise(overrides: dict, match: str) -> None:
@@ -80,19 +157,26 @@ def test_unknown_profile_raises() -> None:
 
 
 def test_setup_resolves_seeds_and_makes_folders(monkeypatch, tmp_path) -> None:
-    import numpy as np
-    import torch
-
     monkeypatch.setenv("E2S_OUTPUT_DIR", str(tmp_path))
     ctx = config.setup("30_fusion", profile="smoke", fusion_epochs=3)
-    assert ctx.profile.fusion_epochs == 3 and ctx.params["fusion_epochs"] == 3
+    assert ctx.profile.fusion.epochs == 3 and ctx.params["fusion_epochs"] == 3
+    assert ctx.params["protocol"]["name"] == "neuco_current"
     assert ctx.out_dir == tmp_path / "smoke" and ctx.out_dir.is_dir()
     assert ctx.device == "cpu" or ctx.device.startswith("cuda")
     assert ctx.data_root == tmp_path / "smoke" / "synthetic"
-    assert "SYNTHETIC" in (ctx.banner or "")
+    assert "SYNTHETIC" in (ctx.banner or "") and "randomly initialised" in (ctx.banner or "")
     a = (np.random.rand(), torch.rand(1).item())
     config.setup("30_fusion", profile="smoke", fusion_epochs=3)
     assert (np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_stamps_join_the_banner() -> None:
+    ctx = config.setup("30_fusion", profile="smoke", device="cpu")
+    ctx.add_stamp("split: hash fallback")
+    ctx.add_stamp("split: hash fallback")
+    ctx.add_stamp(None)
+    assert ctx.stamps == ["split: hash fallback"]
+    assert ctx.banner is not None and ctx.banner.endswith("; split: hash fallback")
 
 
 def test_setup_validates_notebook_and_extras() -> None:
@@ -111,12 +195,3 @@ def test_full_profile_without_data_names_the_fix(monkeypatch) -> None:
     ctx = config.setup("10_data_tour", profile="full", device="cpu")
     with pytest.raises(config.ConfigError, match="E2S_DATA_DIR"):
         _ = ctx.data_root
-
-
-def test_cuda_request_without_gpu_is_refused(monkeypatch) -> None:
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert config.pick_device("auto") == "cpu"
-    with pytest.raises(config.ConfigError, match="no CUDA device"):
-        config.pick_device("cuda")
