@@ -330,7 +330,7 @@ def get_profile(name: str | None = None, **overrides: Any) -> Profile:
 
 def _apply(base: Profile, sections: dict[str, dict[str, Any]]) -> Profile:
     top = dict(sections[""])
-    for section in ("data", "extract", "ablation"):
+    for section in ("data", "extract", "ablation", "long"):
         if sections[section]:
             top[section] = dataclasses.replace(getattr(base, section), **sections[section])
     proto_changes = dict(sections["protocol"])
