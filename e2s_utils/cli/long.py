@@ -31,8 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Train (resuming), evaluate every checkpoint, state what the curves show."""
-    from e2s_utils import config, provenance, studies
-    from e2s_utils.plots import studies as plots
+    from e2s_utils import config, studies
 
     args = build_parser().parse_args(argv)
     ctx = config.setup(
@@ -49,15 +48,5 @@ def main(argv: list[str] | None = None) -> int:
     result = studies.run_long(
         ctx.profile, inputs, ctx.out_dir / "long_training", device=ctx.device, progress=progress
     )
-    analysis = studies.detect_descents(result.history["epoch"], result.history["val_mse"])
-    fig = plots.long_training_curve(
-        result.history,
-        result.curve,
-        smoothed=analysis.smoothed_frame(),
-        descents=analysis.descents_frame(),
-        bumps=analysis.maxima,
-    )
-    provenance.save_figure(fig, "long_training", ctx)
-    provenance.save_table(result.curve[["epoch", "val_mse", "q_bar"]], "long_training_curve", ctx)
-    print(studies.format_long_summary(studies.long_summary(result, analysis)))
+    print(studies.save_long(ctx, result).text)
     return 0

@@ -210,10 +210,31 @@ def bootstrap_arrays(
                 ).confidence_interval
                 lo[n_lin:], hi[n_lin:] = bca.low[n_lin:n], bca.high[n_lin:n]
                 names[n_lin:] = "BCa"
-    bad = ~(np.isfinite(lo) & np.isfinite(hi)) & (names != "percentile") & np.isfinite(point)
-    lo, hi = np.where(bad, ci[0][:n], lo), np.where(bad, ci[1][:n], hi)
-    names[bad] = [f"percentile ({m} degenerate)" for m in names[bad]]
+    bad = ~(np.isfinite(lo) & np.isfinite(hi)) & np.isfinite(point)
+    fb_lo, fb_hi = _nan_percentiles(res.bootstrap_distribution, n, level)
+    lo, hi = np.where(bad, fb_lo, lo), np.where(bad, fb_hi, hi)
+    names[bad] = [
+        m if m.startswith("percentile") else f"percentile ({m} degenerate)" for m in names[bad]
+    ]
     return point, lo, hi, np.atleast_1d(res.standard_error)[:n], names
+
+
+def _nan_percentiles(
+    distribution: np.ndarray, n: int, level: float, min_finite: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bounds of scipy's bootstrap distribution ignoring undefined resamples.
+
+    A resample can leave a task without a finite fold (every drawn fold NaN); such resamples are
+    left out, as long as at least ``min_finite`` of them are finite (else the bound is NaN).
+    """
+    dist = np.atleast_2d(np.asarray(distribution, dtype=float))[:n]
+    alpha = (1 - level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo = np.nanpercentile(dist, 100 * alpha, axis=-1)
+        hi = np.nanpercentile(dist, 100 * (1 - alpha), axis=-1)
+    enough = np.isfinite(dist).mean(axis=-1) >= min_finite
+    return np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
 
 
 def task_z(q: np.ndarray, tasks: np.ndarray) -> np.ndarray:

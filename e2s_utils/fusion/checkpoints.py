@@ -24,7 +24,7 @@ import torch
 from e2s_utils.cache import CacheKey, claim
 from e2s_utils.fusion.config import FusionConfig, FusionError
 from e2s_utils.fusion.model import FusionCompressor
-from e2s_utils.io import atomic_torch_save, atomic_write_text
+from e2s_utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from e2s_utils.store.loader import FusionData, FusionSplits
 
 CHECKPOINT_FORMAT = 2
@@ -69,6 +69,16 @@ def resume_path(run_dir: Path) -> Path:
 def checkpoint_path(run_dir: Path, epoch: int) -> Path:
     """``run_dir/checkpoints/epoch_XXXXX.pt``."""
     return Path(run_dir) / "checkpoints" / f"epoch_{epoch:05d}.pt"
+
+
+def state_path(run_dir: Path, epoch: int) -> Path:
+    """``run_dir/states/epoch_XXXXX.pt``: a kept full training state (another run forks from it)."""
+    return Path(run_dir) / "states" / f"epoch_{epoch:05d}.pt"
+
+
+def kept_best_path(run_dir: Path, epoch: int) -> Path:
+    """``run_dir/states/best_val_epoch_XXXXX.pt``: ``best_val.pt`` as it was at a kept state."""
+    return Path(run_dir) / "states" / f"best_val_epoch_{epoch:05d}.pt"
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -203,16 +213,25 @@ def save_scheduled(
     device: torch.device,
     config: FusionConfig,
     data: FusionData,
+    *,
+    keep: bool = False,
 ) -> None:
     """Write the epoch's weights-only snapshot, then rewrite ``resume.pt`` with the full state.
 
     The snapshot goes first: a crash in between resumes from the previous state and rewrites it.
+    With ``keep`` the full state (and ``best_val.pt`` as it is now) is also kept under ``states/``
+    for another run to fork from.
     """
     ckpt = weights_state(model, config, data, epoch, copy=False)
     atomic_torch_save(ckpt, checkpoint_path(run_dir, epoch))
     ckpt["optimizer"] = optimizer.state_dict()
     ckpt["scheduler"] = scheduler.state_dict()
     ckpt["rng"] = rng_state(shuffle, device)
+    if keep:
+        atomic_torch_save(ckpt, state_path(run_dir, epoch))
+        best = Path(run_dir) / BEST_VAL
+        if best.is_file():
+            atomic_write_bytes(kept_best_path(run_dir, epoch), best.read_bytes())
     atomic_torch_save(ckpt, resume_path(run_dir))
 
 

@@ -86,7 +86,7 @@ class _Run:
             "lr": self.optimizer.param_groups[0]["lr"],
         }
 
-    def save_scheduled(self, epoch: int) -> None:
+    def save_scheduled(self, epoch: int, keep: bool = False) -> None:
         ck.save_scheduled(
             self.run_dir,
             epoch,
@@ -97,6 +97,7 @@ class _Run:
             self.device,
             self.config,
             self.data,
+            keep=keep,
         )
 
     def best_state(self, epoch: int, val: float) -> dict[str, Any]:
@@ -159,6 +160,58 @@ def _start(run: _Run) -> pd.DataFrame:
     return history
 
 
+@dataclass(frozen=True)
+class Fork:
+    """Where a run starts instead of from scratch: another run's kept state.
+
+    Valid when both runs share every setting and data and differ only in their learning-rate
+    schedule after the fork (a constant-rate twin of a stepped run forked before its first drop):
+    the forked run is then bit-identical to one trained from scratch.
+
+    Attributes:
+        state: the other run's kept state (:func:`~e2s_utils.fusion.checkpoints.state_path`).
+        best: its ``best_val.pt`` as it was at that state.
+        history: its history (rows up to the fork epoch are taken over).
+    """
+
+    state: Path
+    best: Path
+    history: pd.DataFrame
+
+
+def _lr_at(config: FusionConfig, step: int, steps: int) -> float:
+    drops = sum(1 for m in config.milestone_steps(steps) if m <= step)
+    return config.lr * config.gamma**drops
+
+
+def _start_from_fork(run: _Run, fork: Fork) -> tuple[int, pd.DataFrame]:
+    """Start from another run's kept state (see :class:`Fork`); refuse where it would differ."""
+    state = ck.load_checkpoint(fork.state, map_location=run.device)
+    epoch, step = int(state["epoch"]), int(state["epoch"]) * run.steps_per_epoch
+    theirs = FusionConfig.from_dict(state["config"])
+    same = {k: v for k, v in theirs.to_dict().items() if k not in ("milestones", "gamma")}
+    ours = {k: v for k, v in run.config.to_dict().items() if k not in ("milestones", "gamma")}
+    early = all(m >= step for m in theirs.milestone_steps(run.steps_per_epoch))
+    if same != ours or not early or _lr_at(run.config, step - 1, run.steps_per_epoch) != theirs.lr:
+        raise FusionError(
+            f"cannot fork from {fork.state}: the runs must differ only in their learning-rate "
+            "drops, all of them after the fork; train this run from scratch instead"
+        )
+    run.model.load_state_dict(state["model"], strict=True)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.last_epoch = step
+    for group in run.optimizer.param_groups:
+        group["lr"] = _lr_at(run.config, step, run.steps_per_epoch)
+    ck.set_rng_state(state["rng"], run.shuffle, run.device)
+    history = fork.history[fork.history["epoch"] <= epoch].reset_index(drop=True).copy()
+    history.loc[history.index[-1], "lr"] = run.optimizer.param_groups[0]["lr"]
+    if fork.best.is_file():
+        ck.save_best(run.run_dir, ck.load_checkpoint(fork.best))
+    run.save_scheduled(epoch)
+    ck.write_history(run.run_dir, history)
+    return epoch, history
+
+
 def _resume(run: _Run, history: pd.DataFrame) -> tuple[int, pd.DataFrame]:
     """Restore model, optimiser, scheduler and RNG state from ``resume.pt``."""
     path = ck.resume_path(run.run_dir)
@@ -213,6 +266,8 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     stop_after: int | None = None,
+    keep_states: tuple[int, ...] = (),
+    fork: Fork | None = None,
 ) -> pd.DataFrame:
     """Train the compressor on the config's checkpoint schedule; resume from ``run_dir``.
 
@@ -224,6 +279,8 @@ def train(
         device: torch device.
         progress: show a tqdm bar over epochs.
         stop_after: stop (as if interrupted) after this epoch; a later call resumes.
+        keep_states: scheduled epochs whose full state is kept for another run to fork from.
+        fork: start from another run's kept state instead of from scratch (:class:`Fork`).
 
     Returns:
         The history, one row per epoch: ``epoch``, ``train_loss`` (NaN at epoch 0), ``val_mse``
@@ -239,6 +296,8 @@ def train(
     steps = _check_inputs(config, train_data, val_data)
     ck.claim_run(run_dir, ck.run_key(config, train_data, val_data))
     schedule = set(config.checkpoint_schedule())
+    if not set(keep_states) <= schedule:
+        raise FusionError(f"keep_states {keep_states} must be checkpoint epochs of the run")
     final = config.epochs if stop_after is None else min(config.epochs, stop_after)
     run = _build(config, train_data, val_data, run_dir, dev, steps)
     history = ck.read_history(run_dir)
@@ -246,6 +305,8 @@ def train(
         return history
     if ck.resume_path(run_dir).is_file():
         start, history = _resume(run, history)
+    elif fork is not None:
+        start, history = _start_from_fork(run, fork)
     else:
         start, history = 0, _start(run)
     best: dict[str, Any] | None = None  # the best model since the last scheduled epoch
@@ -263,7 +324,7 @@ def train(
                 if best is not None:  # best_val.pt moves with the resume state
                     ck.save_best(run_dir, best)
                     best = None
-                run.save_scheduled(epoch)
+                run.save_scheduled(epoch, keep=epoch in keep_states)
             ck.write_history(run_dir, history)
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_mse']:.4g}")

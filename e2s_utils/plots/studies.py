@@ -94,6 +94,9 @@ def long_training_curve(
     smoothed: pd.DataFrame | None = None,
     descents: pd.DataFrame | None = None,
     bumps: list[float] | tuple[float, ...] = (),
+    drops: list[float] | tuple[float, ...] = (),
+    twin_history: pd.DataFrame | None = None,
+    twin_curve: pd.DataFrame | None = None,
     title: str | None = None,
 ) -> Figure:
     """Validation MSE and Q̄ against epoch on a log axis, marking each descent and the best Q̄.
@@ -104,6 +107,9 @@ def long_training_curve(
         smoothed: the smoothed MSE curve (columns ``epoch``, ``val_mse``), drawn as a line.
         descents: one row per descent (columns ``start``, ``end``), shaded.
         bumps: epochs of the bumps between descents, marked.
+        drops: epochs where the learning rate drops, marked as vertical lines.
+        twin_history: the constant-rate twin's per-epoch ``epoch``, ``val_mse`` (dashed grey).
+        twin_curve: the twin's per-checkpoint ``epoch``, ``q_bar`` (hollow markers).
         title: figure title.
 
     Returns:
@@ -112,11 +118,39 @@ def long_training_curve(
     fig = Figure(figsize=(7.0, 3.8))
     ax = fig.subplots()
     _draw_mse(ax, history, curve, smoothed, descents, bumps)
+    for k, m in enumerate(drops):
+        ax.axvline(
+            m,
+            color="0.2",
+            linestyle="-.",
+            linewidth=0.9,
+            label="learning-rate drop (x0.1)" if k == 0 else None,
+        )
+    if twin_history is not None:
+        t = twin_history[twin_history["val_mse"].notna()]
+        ax.plot(
+            t["epoch"],
+            t["val_mse"],
+            color="0.45",
+            linestyle="--",
+            linewidth=1.0,
+            label="val MSE, constant-rate twin",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("epoch (log scale; 0 = untrained)")
     ax.set_ylabel("validation MSE", color=MSE_COLOR)
     ax2 = ax.twinx()
     _draw_q(ax2, curve)
+    if twin_curve is not None:
+        ax2.plot(
+            twin_curve["epoch"],
+            twin_curve["q_bar"],
+            "s",
+            markerfacecolor="none",
+            color=Q_COLOR,
+            markersize=4,
+            label="Q̄, constant-rate twin",
+        )
     ax2.set_ylabel("Q̄", color=Q_COLOR)
     ax2.grid(False)
     ax2.spines["right"].set_visible(True)

@@ -20,18 +20,22 @@ from e2s_utils.studies.ablation import (
     seed_list,
     stores_needed,
 )
+from e2s_utils.studies.descents import (
+    DescentAnalysis,
+    descents_table,
+    detect_descents,
+    drop_coincidences,
+)
 from e2s_utils.studies.inputs import ensure_dataset, ensure_stores, prepare_inputs
 from e2s_utils.studies.long_training import (
-    DescentAnalysis,
     LongResult,
-    detect_descents,
     format_long_summary,
     log_spaced_epochs,
-    long_config,
+    long_configs,
     long_summary,
     run_long,
 )
-from e2s_utils.studies.outputs import AblationOutputs, save_ablation
+from e2s_utils.studies.outputs import AblationOutputs, LongOutputs, save_ablation, save_long
 from e2s_utils.studies.paper import (
     FUSION_ORDER,
     PAPER_NO_DROPOUT_Q_BAR,
@@ -61,11 +65,14 @@ __all__ = [
     "AblationRun",
     "Finding",
     "DescentAnalysis",
+    "LongOutputs",
     "LongResult",
     "StudyError",
     "ablation_runs",
     "ablation_summary",
+    "descents_table",
     "detect_descents",
+    "drop_coincidences",
     "display_name",
     "ensure_dataset",
     "ensure_stores",
@@ -74,7 +81,7 @@ __all__ = [
     "fusion_config",
     "init_seeds_of",
     "log_spaced_epochs",
-    "long_config",
+    "long_configs",
     "long_summary",
     "paper_table1",
     "pca_embed",
@@ -85,6 +92,7 @@ __all__ = [
     "run_long",
     "run_unit",
     "save_ablation",
+    "save_long",
     "seed_list",
     "stores_needed",
     "table1",

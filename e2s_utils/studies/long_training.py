@@ -1,18 +1,24 @@
 """The long-training study: does validation MSE descend twice, and does Q̄ follow?
 
 The paper trained its compressor about 30x longer than the best-Q̄ epoch and saw a double descent
-of validation MSE that did not carry over to Q̄. :func:`log_spaced_epochs` places checkpoints
-log-uniformly; :func:`run_long` trains the run (resumable) and evaluates each checkpoint (cached);
-:func:`detect_descents` finds the descents of the smoothed validation-MSE curve on the log-epoch
-axis; :func:`long_summary` checks whether Q̄ follows.
+of validation MSE that did not carry over to Q̄. Its schedule drops the learning rate tenfold at
+60 % and 90 % of all steps, and a drop alone can make the MSE descend again; so the study trains a
+**constant-rate twin** beside the run (same seed, same data, no drops). The twin is identical to
+the run until the first drop, so it is forked from the run's state there (bit-identical to a twin
+trained from scratch) and only the rest is trained.
+
+:func:`long_configs` makes both configurations (log-spaced checkpoints plus the drop epochs);
+:func:`run_long` trains them (resumable) and evaluates every checkpoint (cached);
+:mod:`~e2s_utils.studies.descents` finds the descents and whether a drop coincides with each;
+:func:`long_summary` states what the evidence supports, with paired intervals for every Q̄
+comparison.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +26,12 @@ import numpy as np
 import pandas as pd
 
 from e2s_utils.cache import CacheKey
+from e2s_utils.evaluate import stats
+from e2s_utils.studies.descents import DescentAnalysis, detect_descents, drop_coincidences
 
 if TYPE_CHECKING:
     from e2s_utils.config import Profile
+    from e2s_utils.evaluate import EvalResult
     from e2s_utils.fusion import FusionConfig
     from e2s_utils.store.loader import StudyInputs
 
@@ -66,29 +75,75 @@ def log_spaced_epochs(total: int, n: int) -> tuple[int, ...]:
     return tuple(epochs)
 
 
-def long_config(profile: Profile) -> FusionConfig:
-    """The compressor of the long run: the profile's, longer, with log-spaced checkpoints."""
+def long_configs(profile: Profile, steps_per_epoch: int) -> tuple[FusionConfig, FusionConfig, int]:
+    """The long run, its constant-rate twin, and the epoch the twin forks at.
+
+    Both are the profile's compressor, longer, checkpointed at log-spaced epochs plus every epoch
+    where the run's rate drops and the fork epoch (the last epoch before the first drop).
+    """
     epochs = profile.long.epochs
-    return dataclasses.replace(
-        profile.fusion,
-        epochs=epochs,
-        checkpoint_epochs=log_spaced_epochs(epochs, profile.long.n_checkpoints),
-    )
+    base = dataclasses.replace(profile.fusion, epochs=epochs)
+    steps = base.milestone_steps(steps_per_epoch)
+    fork = min(steps) // steps_per_epoch if steps else epochs
+    drops = {min(epochs, -(-s // steps_per_epoch)) for s in steps}
+    marks = set(log_spaced_epochs(epochs, profile.long.n_checkpoints)) | drops | {fork}
+    run = dataclasses.replace(base, checkpoint_epochs=tuple(sorted(marks)))
+    return run, dataclasses.replace(run, milestones=()), fork
 
 
 @dataclass
 class LongResult:
-    """The long run's outcome.
+    """The long run and its constant-rate twin.
 
     Attributes:
-        history: per-epoch training history (``epoch``, ``train_loss``, ``val_mse``, ...).
-        curve: per-checkpoint evaluation (``epoch``, ``val_mse``, ``q_bar``, ``q_<task>``, ...).
+        history: the run's per-epoch history (``epoch``, ``train_loss``, ``val_mse``, ``lr`` ...).
+        curve: its per-checkpoint evaluation (``epoch``, ``val_mse``, ``q_bar``, ``q_<task>`` ...).
         run_dir: the run's folder.
+        twin_history: the twin's per-epoch history (the run's rows up to the fork).
+        twin_curve: the twin's per-checkpoint evaluation (the run's rows up to the fork).
+        drops: epochs where the run's learning rate drops.
+        fork_epoch: the last epoch the two share.
+        folds: ``"run"`` / ``"twin"`` -> epoch -> task -> fold scores (the statistics' input).
     """
 
     history: pd.DataFrame
     curve: pd.DataFrame
     run_dir: Path
+    twin_history: pd.DataFrame
+    twin_curve: pd.DataFrame
+    drops: list[float]
+    fork_epoch: int
+    folds: dict[str, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+
+def _curve(
+    run_dir: Path,
+    probe_data: Any,
+    inputs: StudyInputs,
+    profile: Profile,
+    device: str,
+    progress: bool,
+) -> tuple[pd.DataFrame, dict[int, dict[str, np.ndarray]]]:
+    from e2s_utils import fusion
+
+    results: dict[str, dict[str, EvalResult]] = {}
+    curve = fusion.evaluate_checkpoints(
+        run_dir,
+        probe_data,
+        inputs.tasks,
+        profile.protocol,
+        probes=PROBES,
+        device=device,
+        progress=progress,
+        include_best_val=False,
+        results=results,
+    )
+    curve = curve.sort_values("epoch").reset_index(drop=True)
+    folds = {
+        int(e): results[str(c)]["linear"].fold_scores()
+        for e, c in zip(curve["epoch"], curve["checkpoint"], strict=True)
+    }
+    return curve, folds
 
 
 def run_long(
@@ -99,165 +154,105 @@ def run_long(
     device: str = "cpu",
     progress: bool = True,
 ) -> LongResult:
-    """Train the long run (resuming any interrupted one) and evaluate each checkpoint.
+    """Train the long run and its constant-rate twin (resuming) and evaluate every checkpoint.
 
-    The run lives in ``root/run__<key[:12]>``, its key holding the configuration, the data and the
-    protocol; training resumes from its last checkpoint and checkpoint evaluations are cached, so a
-    rerun after any interruption only does what is left.
+    The run lives in ``root/run__<key[:12]>`` and the twin in ``root/twin__<key[:12]>``, their keys
+    holding the configuration, the data and the protocol; a rerun after any interruption only
+    does what is left.
     """
     from e2s_utils import fusion
+    from e2s_utils.fusion import checkpoints as ck
+    from e2s_utils.fusion.train import Fork
 
-    cfg = long_config(profile)
     preset = profile.extract.preset
-    models = cfg.models
-    key = CacheKey(
-        "long",
-        {
-            "fusion": cfg.to_dict(),
-            "preset": preset,
-            "inputs": inputs.identity(),
-            "stores": {m: inputs.fingerprint(m, preset) for m in models},
-        },
-    )
-    run_dir = Path(root) / f"run__{key.short()}"
-    data = inputs.splits(models, preset)
-    history = fusion.train(cfg, data.train, data.val, run_dir, device=device, progress=progress)
-    curve = fusion.evaluate_checkpoints(
-        run_dir,
-        data.probe,
-        inputs.tasks,
-        profile.protocol,
-        probes=PROBES,
+    data = inputs.splits(profile.fusion.models, preset)
+    steps = data.train.n // profile.fusion.batch_size
+    cfg, twin_cfg, fork = long_configs(profile, steps)
+    stores = {m: inputs.fingerprint(m, preset) for m in cfg.models}
+    dirs = {}
+    for name, c in (("run", cfg), ("twin", twin_cfg)):
+        key = CacheKey(
+            "long",
+            {
+                "fusion": c.to_dict(),
+                "preset": preset,
+                "stores": stores,
+                "inputs": inputs.identity(),
+                "role": name,
+                "fork": fork,
+            },
+        )
+        dirs[name] = Path(root) / f"{name}__{key.short()}"
+    history = fusion.train(
+        cfg,
+        data.train,
+        data.val,
+        dirs["run"],
         device=device,
         progress=progress,
+        keep_states=(fork,),
     )
-    return LongResult(pd.DataFrame(history), pd.DataFrame(curve).sort_values("epoch"), run_dir)
+    twin_fork = Fork(
+        ck.state_path(dirs["run"], fork), ck.kept_best_path(dirs["run"], fork), history
+    )
+    twin_history = fusion.train(
+        twin_cfg,
+        data.train,
+        data.val,
+        dirs["twin"],
+        device=device,
+        progress=progress,
+        fork=twin_fork,
+    )
+    curve, folds = _curve(dirs["run"], data.probe, inputs, profile, device, progress)
+    twin_curve, twin_folds = _curve(dirs["twin"], data.probe, inputs, profile, device, progress)
+    drops = [e for e in cfg.checkpoint_epochs or () if e in _drop_epochs(cfg, steps)]
+    return LongResult(
+        pd.DataFrame(history),
+        curve,
+        dirs["run"],
+        pd.DataFrame(twin_history),
+        twin_curve,
+        [float(e) for e in drops],
+        fork,
+        {"run": folds, "twin": twin_folds},
+    )
 
 
-@dataclass
-class DescentAnalysis:
-    """Descents of a validation-MSE curve on the log-epoch axis.
-
-    Attributes:
-        minima: epochs of the prominent local minima of the smoothed curve (the curve's last
-            point counts when it is still descending).
-        maxima: epochs of the prominent interior local maxima (the bumps between descents).
-        descents: ``(start epoch, end epoch, drop in log10 MSE)`` of each descent.
-        double_descent: whether the curve descends, rises, and descends again.
-        grid: the log-axis grid epochs; smoothed: the smoothed log10 MSE on it.
-    """
-
-    minima: list[float]
-    maxima: list[float]
-    descents: list[tuple[float, float, float]]
-    double_descent: bool
-    grid: np.ndarray
-    smoothed: np.ndarray
-
-    def smoothed_frame(self) -> pd.DataFrame:
-        """The smoothed curve: columns ``epoch`` and ``val_mse`` (back on the linear scale)."""
-        return pd.DataFrame({"epoch": self.grid, "val_mse": 10**self.smoothed})
-
-    def descents_frame(self) -> pd.DataFrame:
-        """One row per descent: ``start``, ``end`` (epochs) and ``drop`` (decades of MSE)."""
-        return pd.DataFrame(self.descents, columns=["start", "end", "drop"])
+def _drop_epochs(cfg: FusionConfig, steps: int) -> set[int]:
+    return {min(cfg.epochs, -(-s // steps)) for s in cfg.milestone_steps(steps)}
 
 
-def detect_descents(
-    epochs: Sequence[float],
-    mse: Sequence[float],
-    *,
-    points_per_decade: int = 40,
-    sigma_decades: float = 0.08,
-    min_prominence: float = 0.02,
-) -> DescentAnalysis:
-    """Find the descents of a validation-MSE curve, smoothed on the log-epoch axis.
-
-    The curve (``log10 MSE`` against ``log10 epoch``, epochs >= 1) is averaged onto a uniform
-    log grid, smoothed with a Gaussian of ``sigma_decades``, and its local extrema kept when
-    their prominence (in ``log10 MSE``; 0.02 is a 5 % change) reaches ``min_prominence``. A
-    descent runs from the start or a kept maximum down to the next kept minimum (or the end);
-    two descents separated by a kept maximum make a double descent.
-
-    Args:
-        epochs: epochs of the MSE values (0 is dropped: no log position).
-        mse: validation MSE values (> 0).
-        points_per_decade: grid density.
-        sigma_decades: smoothing width, in decades of epochs.
-        min_prominence: smallest prominence of a kept extremum, in decades of MSE.
-
-    Returns:
-        The analysis.
-
-    Raises:
-        ValueError: for mismatched lengths, fewer than 3 positive epochs or non-positive MSE.
-    """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
-    e = np.asarray(epochs, dtype=float)
-    y = np.asarray(mse, dtype=float)
-    if e.shape != y.shape:
-        raise ValueError(f"detect_descents: {e.shape[0]} epochs but {y.shape[0]} MSE values")
-    keep = (e >= 1) & np.isfinite(y)
-    e, y = e[keep], y[keep]
-    if e.size < 3:
-        raise ValueError("detect_descents needs at least 3 finite values at epochs >= 1")
-    if np.any(y <= 0):
-        raise ValueError("detect_descents: MSE values must be > 0 (log axis)")
-    order = np.argsort(e)
-    x, ly = np.log10(e[order]), np.log10(y[order])
-    n_grid = max(int(math.ceil((x[-1] - x[0]) * points_per_decade)) + 1, 3)
-    gx = np.linspace(x[0], x[-1], n_grid)
-    # bin-average dense stretches, interpolate sparse ones
-    step = gx[1] - gx[0]
-    idx = np.clip(np.round((x - gx[0]) / step).astype(int), 0, n_grid - 1)
-    sums = np.bincount(idx, weights=ly, minlength=n_grid)
-    counts = np.bincount(idx, minlength=n_grid)
-    filled = counts > 0
-    gy = np.interp(gx, gx[filled], sums[filled] / counts[filled])
-    sm = gaussian_filter1d(gy, sigma=max(sigma_decades / step, 1e-6), mode="nearest")
-    peaks, _ = find_peaks(sm, prominence=min_prominence)
-    troughs, _ = find_peaks(-sm, prominence=min_prominence)
-    grid_epochs = 10**gx
-    maxima = [float(grid_epochs[i]) for i in peaks]
-    # a descent runs from the start, or from each kept maximum, down to the lowest point before
-    # the next kept maximum (or the end)
-    descents: list[tuple[float, float, float]] = []
-    bounds = [0, *peaks.tolist(), n_grid - 1]
-    for s, nxt in zip(bounds[:-1], bounds[1:]):
-        end = s + int(np.argmin(sm[s : nxt + 1]))
-        drop = float(sm[s] - sm[end])
-        if end > s and drop >= min_prominence:
-            descents.append((float(grid_epochs[s]), float(grid_epochs[end]), drop))
-    minima = sorted({float(grid_epochs[i]) for i in troughs} | {d[1] for d in descents})
-    double = len(descents) >= 2
-    return DescentAnalysis(minima, maxima, descents, double, grid_epochs, sm)
+def _compare(folds: Mapping[str, Mapping[str, np.ndarray]], a: str, b: str) -> dict[str, Any]:
+    comp = stats.compare({a: folds[a], b: folds[b]}, a, b)
+    return {"comparison": comp.to_dict(), "text": stats.sentence(comp)}
 
 
 def long_summary(result: LongResult, analysis: DescentAnalysis | None = None) -> dict[str, Any]:
-    """Check the paper's claim: MSE descends twice, and Q̄ does not follow.
+    """What the long run shows: descents, whether rate drops explain them, whether Q̄ follows.
 
-    Q̄ "follows" the double descent when the best-Q̄ checkpoint lies in the second descent
-    (after the first bump) and beats the best Q̄ before the bump; otherwise the second MSE
-    descent does not carry over to Q̄. The Spearman correlation of Q̄ with -log MSE over the
-    checkpoints is reported beside it.
+    Every comparison of Q̄ between two checkpoints is paired (same folds) and stated as an order
+    only where its interval excludes zero.
 
     Returns:
-        A dict of the numbers and the two verdicts (``double_descent``, ``q_follows``).
+        A dict of the numbers, the descents with their coinciding drops, the twin's descents,
+        and the comparisons (``q_after_vs_before_bump``, ``run_vs_twin_at_end``).
     """
     from scipy.stats import spearmanr
 
-    hist = result.history
-    src = hist if "val_mse" in hist and len(hist) >= 3 else result.curve
-    analysis = analysis or detect_descents(src["epoch"], src["val_mse"])
+    analysis = analysis or detect_descents(result.history["epoch"], result.history["val_mse"])
+    twin = detect_descents(result.twin_history["epoch"], result.twin_history["val_mse"])
     curve = result.curve.sort_values("epoch")
     best = curve.loc[curve["q_bar"].idxmax()]
     out: dict[str, Any] = {
         "double_descent": analysis.double_descent,
         "n_descents": len(analysis.descents),
-        "descents": analysis.descents,
+        "descents": drop_coincidences(analysis, result.drops),
         "bumps": analysis.maxima,
+        "drops": result.drops,
+        "fork_epoch": result.fork_epoch,
+        "twin_double_descent": twin.double_descent,
+        "twin_n_descents": len(twin.descents),
         "best_q_epoch": int(best["epoch"]),
         "best_q_bar": float(best["q_bar"]),
         "final_q_bar": float(curve["q_bar"].iloc[-1]),
@@ -268,49 +263,75 @@ def long_summary(result: LongResult, analysis: DescentAnalysis | None = None) ->
     if len(trained) >= 3:
         rho = spearmanr(trained["q_bar"], -np.log10(trained["val_mse"])).statistic
         out["spearman_q_vs_neg_log_mse"] = float(rho)
-    q_follows = False
+    folds = {f"epoch {e}": f for e, f in result.folds["run"].items()}
     if analysis.double_descent and analysis.maxima:
         bump = analysis.maxima[0]
-        before = curve[(curve["epoch"] > 0) & (curve["epoch"] <= bump)]
-        after = curve[curve["epoch"] > bump]
+        before = trained[trained["epoch"] <= bump]
+        after = trained[trained["epoch"] > bump]
         if not before.empty and not after.empty:
-            out["best_q_bar_before_bump"] = float(before["q_bar"].max())
-            out["best_q_bar_after_bump"] = float(after["q_bar"].max())
-            q_follows = out["best_q_bar_after_bump"] > out["best_q_bar_before_bump"]
-    out["q_follows"] = bool(q_follows)
+            a = f"epoch {int(after.loc[after['q_bar'].idxmax(), 'epoch'])}"
+            b = f"epoch {int(before.loc[before['q_bar'].idxmax(), 'epoch'])}"
+            out["q_after_vs_before_bump"] = _compare(folds, a, b)
+    last = int(curve["epoch"].iloc[-1])
+    if last in result.folds["twin"]:
+        pair = {
+            "stepped run": result.folds["run"][last],
+            "constant twin": result.folds["twin"][last],
+        }
+        out["run_vs_twin_at_end"] = _compare(pair, "stepped run", "constant twin")
     return out
 
 
+def _descents_sentence(summary: Mapping[str, Any]) -> str:
+    d = summary["descents"]
+    if not summary["double_descent"]:
+        return (
+            f"Validation MSE does not descend twice ({summary['n_descents']} descent(s) "
+            "found): no double descent at this scale."
+        )
+    text = (
+        f"Validation MSE descends {summary['n_descents']} times: down to epoch {d[0]['end']:.0f}, "
+        f"up to a bump near epoch {summary['bumps'][0]:.0f}, down again to epoch "
+        f"{d[1]['end']:.0f}."
+    )
+    second = d[1]
+    if second["coincides"] and not summary["twin_double_descent"]:
+        return text + (
+            " The second descent starts at a learning-rate drop (epoch "
+            f"{', '.join(f'{e:.0f}' for e in second['rate_drops'])}) and the "
+            "constant-rate twin does not descend again: the drop explains it, so it "
+            "is no evidence of double descent."
+        )
+    if summary["twin_double_descent"]:
+        return (
+            text + " The constant-rate twin descends twice too: the rate drops do not explain it."
+        )
+    return text + " It does not coincide with a rate drop."
+
+
 def format_long_summary(summary: Mapping[str, Any]) -> str:
-    """Sentences stating the long run's claim from its numbers."""
-    lines = []
-    if summary["double_descent"]:
-        d = summary["descents"]
-        lines.append(
-            f"Validation MSE descends {summary['n_descents']} times: first down to epoch "
-            f"{d[0][1]:.0f}, then rises to a bump near epoch {summary['bumps'][0]:.0f} and "
-            f"descends again to epoch {d[1][1]:.0f} (drops of {d[0][2]:.2f} and {d[1][2]:.2f} "
-            "decades): a double descent."
-        )
-    else:
-        lines.append(
-            f"Validation MSE does not descend twice ({summary['n_descents']} descent(s) found): "
-            "no double descent at this scale."
-        )
+    """Sentences stating what the long run supports, with its numbers and intervals."""
+    lines = [_descents_sentence(summary)]
     lines.append(
         f"Best Q̄ = {summary['best_q_bar']:.2f} at epoch {summary['best_q_epoch']}; final Q̄ = "
         f"{summary['final_q_bar']:.2f}; lowest val MSE {summary['min_val_mse']:.4g} at epoch "
         f"{summary['min_val_mse_epoch']}."
     )
     if "spearman_q_vs_neg_log_mse" in summary:
+        rho = summary["spearman_q_vs_neg_log_mse"]
+        lines.append(f"Spearman correlation of Q̄ with -log MSE over checkpoints: {rho:+.2f}.")
+    if "q_after_vs_before_bump" in summary:
+        c = summary["q_after_vs_before_bump"]
+        follows = c["comparison"]["verdict"] == "A > B"
+        lines.append(f"Q̄ after the bump against before it: {c['text']}.")
         lines.append(
-            f"Spearman correlation of Q̄ with -log MSE over checkpoints: "
-            f"{summary['spearman_q_vs_neg_log_mse']:+.2f}."
-        )
-    if summary["double_descent"]:
-        lines.append(
-            "Q̄ follows the second descent (its best lies after the bump)."
-            if summary["q_follows"]
+            "Q̄ follows the second descent."
+            if follows
             else "Q̄ does not follow the second descent (the paper's observation)."
+        )
+    if "run_vs_twin_at_end" in summary:
+        lines.append(
+            f"At the last epoch, the stepped run against the constant-rate twin: "
+            f"{summary['run_vs_twin_at_end']['text']}."
         )
     return "\n".join(lines)

@@ -3,7 +3,9 @@
 One function per study builds what the notebook shows and the command line prints, so the two
 never drift apart: :func:`save_ablation` writes Table 1 (both presets, intervals, the paper's
 numbers beside the ``as_published_code`` rows), the per-task intervals, the heatmap of the main
-preset and the summary; each table names its protocol.
+preset and the summary; :func:`save_long` the long run's figure (rate drops marked, the
+constant-rate twin beside it), its curve and descents tables and its summary. Each results table
+names its protocol.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from e2s_utils import provenance
 from e2s_utils.evaluate import stats
 from e2s_utils.evaluate.compare import z_from_q
 from e2s_utils.io import atomic_write_json
+from e2s_utils.studies.descents import DescentAnalysis, descents_table, detect_descents
+from e2s_utils.studies.long_training import LongResult, format_long_summary, long_summary
 from e2s_utils.studies.paper import paper_table1
 from e2s_utils.studies.table import (
     AblationResults,
@@ -105,3 +109,53 @@ def save_ablation(ctx: RunContext, results: AblationResults) -> AblationOutputs:
     summary = ablation_summary(results, table, preset)
     atomic_write_json(ctx.out_dir / "ablation" / "summary.json", summary)
     return AblationOutputs(table, shown, iv, task_q, summary, heatmap)
+
+
+@dataclass
+class LongOutputs:
+    """What :func:`save_long` computed.
+
+    Attributes:
+        analysis: the descents of the run's validation MSE.
+        descents: one row per descent, with the rate drops that coincide with it.
+        summary: :func:`~e2s_utils.studies.long_training.long_summary`.
+        figure: the saved figure (a notebook displays it as its PNG).
+    """
+
+    analysis: DescentAnalysis
+    descents: pd.DataFrame
+    summary: dict[str, Any]
+    figure: provenance.SavedFigure
+
+    @property
+    def text(self) -> str:
+        """The summary as sentences."""
+        return format_long_summary(self.summary)
+
+
+def save_long(ctx: RunContext, result: LongResult) -> LongOutputs:
+    """Write the long run's figure (drops marked, twin beside), its curve table and summary."""
+    from e2s_utils.plots import studies as plots
+
+    analysis = detect_descents(result.history["epoch"], result.history["val_mse"])
+    fig = plots.long_training_curve(
+        result.history,
+        result.curve,
+        smoothed=analysis.smoothed_frame(),
+        descents=analysis.descents_frame(),
+        bumps=analysis.maxima,
+        drops=result.drops,
+        twin_history=result.twin_history,
+        twin_curve=result.twin_curve,
+    )
+    figure = provenance.save_figure(fig, "long_training", ctx)
+    twin = result.twin_curve[["epoch", "val_mse", "q_bar"]].rename(
+        columns={"val_mse": "twin_val_mse", "q_bar": "twin_q_bar"}
+    )
+    curve = result.curve[["epoch", "val_mse", "q_bar", "q_bar_ridge"]].merge(twin, how="left")
+    provenance.save_table(curve, "long_training_curve", ctx, protocol=ctx.profile.protocol)
+    descents = descents_table(analysis, result.drops)
+    provenance.save_table(descents, "long_training_descents", ctx)
+    summary = long_summary(result, analysis)
+    atomic_write_json(ctx.out_dir / "long_training" / "summary.json", summary)
+    return LongOutputs(analysis, descents, summary, figure)
