@@ -29,6 +29,7 @@ from e2s_utils.fusion.curve import (
     random_embeddings,
     summary_frame,
 )
+from e2s_utils.fusion.findings import run_findings, with_intervals
 from e2s_utils.fusion.model import (
     FusionCompressor,
     build_model,
@@ -61,9 +62,11 @@ __all__ = [
     "reconstruction_losses",
     "resume_path",
     "run_dir_for",
+    "run_findings",
     "run_key",
     "summary_frame",
     "train",
     "validate",
+    "with_intervals",
     "write_submission",
 ]

@@ -65,7 +65,8 @@ def q_mse_curve(
     """Q-bar (left axis) and validation MSE (right axis) against epoch, best checkpoints marked.
 
     Args:
-        table: the checkpoint table (``epoch``, ``val_mse``, ``q_bar`` [, ``q_bar_ridge``]).
+        table: the checkpoint table (``epoch``, ``val_mse``, ``q_bar`` [, ``q_bar_ridge``]);
+            with ``q_bar_lo`` / ``q_bar_hi`` the main curve's interval is drawn as a band.
         probe: which probe's Q-bar is the main curve and decides the best-Q-bar checkpoint.
         show_other_probe: also draw the other probe's Q-bar, dashed, when the table has it.
         log_mse: logarithmic MSE axis (``None``: when MSE spans more than a factor of 20).
@@ -85,6 +86,16 @@ def q_mse_curve(
     ax2.grid(False)
     ep = t["epoch"].to_numpy()
     ax.plot(ep, t[qcol], "-o", color=Q_COLOR, ms=3, lw=1.5, label=f"Q-bar ({probe} probe)")
+    if f"{qcol}_lo" in t and t[f"{qcol}_lo"].notna().any():
+        ax.fill_between(
+            ep,
+            t[f"{qcol}_lo"],
+            t[f"{qcol}_hi"],
+            color=Q_COLOR,
+            alpha=0.15,
+            lw=0,
+            label="95 % interval (bootstrap over folds)",
+        )
     other = "ridge" if probe == "linear" else "linear"
     if show_other_probe and _qcol(other) in t:
         ax.plot(
@@ -150,7 +161,8 @@ def q_vs_mse(
     """Q-bar against validation MSE, one point per checkpoint coloured by epoch, best ones marked.
 
     Args:
-        table: the checkpoint table (``epoch``, ``val_mse``, ``q_bar`` [, ``q_bar_ridge``]).
+        table: the checkpoint table (``epoch``, ``val_mse``, ``q_bar`` [, ``q_bar_ridge``]);
+            with ``q_bar_lo`` / ``q_bar_hi`` the main curve's interval is drawn as a band.
         probe: whose Q-bar is plotted.
         log_mse: logarithmic MSE axis (``None``: when MSE spans more than a factor of 20).
         title: the axes title (``None``: none).

@@ -223,6 +223,19 @@ def _draw_q(ax2, curve: pd.DataFrame) -> None:  # noqa: ANN001 - a matplotlib Ax
         markersize=3.5,
         label="Q̄ (linear probe)",
     )
+    if "q_bar_lo" in curve and curve["q_bar_lo"].notna().any():
+        err = [curve["q_bar"] - curve["q_bar_lo"], curve["q_bar_hi"] - curve["q_bar"]]
+        ax2.errorbar(
+            curve["epoch"],
+            curve["q_bar"],
+            yerr=np.clip(err, 0, None),
+            fmt="none",
+            ecolor=Q_COLOR,
+            elinewidth=0.8,
+            capsize=2,
+            alpha=0.7,
+            label="95 % interval (bootstrap over folds)",
+        )
     if "q_bar_ridge" in curve and curve["q_bar_ridge"].notna().any():
         ax2.plot(
             curve["epoch"],

@@ -138,7 +138,7 @@ def _curve(
         include_best_val=False,
         results=results,
     )
-    curve = curve.sort_values("epoch").reset_index(drop=True)
+    curve = fusion.with_intervals(curve, results).sort_values("epoch").reset_index(drop=True)
     folds = {
         int(e): results[str(c)]["linear"].fold_scores()
         for e, c in zip(curve["epoch"], curve["checkpoint"], strict=True)

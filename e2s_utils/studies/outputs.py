@@ -152,7 +152,8 @@ def save_long(ctx: RunContext, result: LongResult) -> LongOutputs:
     twin = result.twin_curve[["epoch", "val_mse", "q_bar"]].rename(
         columns={"val_mse": "twin_val_mse", "q_bar": "twin_q_bar"}
     )
-    curve = result.curve[["epoch", "val_mse", "q_bar", "q_bar_ridge"]].merge(twin, how="left")
+    cols = ["epoch", "val_mse", "q_bar", "q_bar_lo", "q_bar_hi", "q_bar_ridge"]
+    curve = result.curve[cols].merge(twin, how="left")
     provenance.save_table(curve, "long_training_curve", ctx, protocol=ctx.profile.protocol)
     descents = descents_table(analysis, result.drops)
     provenance.save_table(descents, "long_training_descents", ctx)
