@@ -183,14 +183,13 @@ def _fusion(epochs: int, batch_size: int, checkpoint_every: int) -> FusionConfig
 
 
 def _profiles() -> dict[str, Profile]:
-    stream = {"random_stream": "per_fold"}
     return {
         "smoke": Profile(
             name="smoke",
             data=DataConfig(synthetic=True, n_samples=48),
             extract=ExtractConfig(size="micro"),
             fusion=_fusion(epochs=4, batch_size=8, checkpoint_every=2),
-            protocol=get_protocol("neuco_current", k_folds=5, **stream),
+            protocol=get_protocol("paper", k_folds=5),
             ablation=AblationConfig(seeds=1, epochs=2, checkpoint_every=1),
             long=LongConfig(epochs=16, n_checkpoints=5),
             cell_timeout_s=600,
@@ -201,7 +200,7 @@ def _profiles() -> dict[str, Profile]:
             data=DataConfig(synthetic=True, n_samples=320),
             extract=ExtractConfig(size="tiny"),
             fusion=_fusion(epochs=160, batch_size=32, checkpoint_every=10),
-            protocol=get_protocol("neuco_current", **stream),
+            protocol=get_protocol("paper"),
             ablation=AblationConfig(seeds=3, epochs=16, checkpoint_every=8),
             long=LongConfig(epochs=480, n_checkpoints=12),
         ),

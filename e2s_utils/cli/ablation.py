@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     results = studies.run_ablation(
         ctx.profile, inputs, ctx.out_dir / "ablation", device=ctx.device, progress=progress
     )
-    out = studies.save_ablation(ctx, results)
+    out = studies.save_ablation(ctx, results, len(inputs.probe_ids))
     print(out.shown.to_string(index=False))
     print(out.text)
     return 0

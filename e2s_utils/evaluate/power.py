@@ -268,11 +268,13 @@ def seeds_needed(
         power: wanted power.
 
     Returns:
-        The number of seeds (at least 1), or ``inf`` when the fold noise alone is too large
-        (more folds or samples are needed, not seeds).
+        The number of seeds (at least 1), ``inf`` when the fold noise alone is too large
+        (more folds or samples are needed, not seeds), NaN when the noise is undefined.
     """
     budget = (abs(delta) / mdd_factor(level, power)) ** 2 - fold_se**2
     seed_var = seed_sd_a**2 + seed_sd_b**2
+    if not (math.isfinite(budget) and math.isfinite(seed_var)):
+        return math.nan  # the fold noise could not be measured
     if budget <= 0:
         return math.inf
     return float(max(1, math.ceil(seed_var / budget)))

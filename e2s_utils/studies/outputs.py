@@ -46,6 +46,7 @@ class AblationOutputs:
         task_q: the heatmap's rows (main preset and beyond), seed-mean Q per task.
         summary: :func:`~e2s_utils.studies.verdicts.ablation_summary` of the main preset.
         heatmap: the saved heatmap (a notebook displays it as its PNG).
+        resolution: :func:`resolution_table`: what the data can resolve, now and at 8,100.
     """
 
     table: pd.DataFrame
@@ -54,6 +55,7 @@ class AblationOutputs:
     task_q: pd.DataFrame
     summary: dict[str, Any]
     heatmap: provenance.SavedFigure
+    resolution: pd.DataFrame
 
     @property
     def text(self) -> str:
@@ -79,12 +81,49 @@ def heatmap_mask(iv: stats.ScoreIntervals, titles: dict[str, str]) -> pd.DataFra
     return mask.rename(index={t: lab for lab, t in titles.items()})
 
 
-def save_ablation(ctx: RunContext, results: AblationResults) -> AblationOutputs:
-    """Write Table 1, the task intervals, the paper's table, the heatmap and the summary.
+#: The paper's own closest comparison of two fusions: 18.15 (four models) against 17.43 (five).
+PAPER_DELTA = 0.72
+#: Probed samples of the real evaluation split (about 8,100).
+REAL_PROBED = 8100
+
+
+def resolution_table(
+    results: AblationResults, summary: dict[str, Any], n_probe: int
+) -> pd.DataFrame:
+    """What the data can resolve: per key comparison, the resolvable ΔQ̄ now and at 8,100 samples.
+
+    From the converged (ridge) probe's fold scores, as the power analysis requires. Adds the seeds
+    per row a difference of the paper's size (:data:`PAPER_DELTA`) needs at each size.
+    """
+    from e2s_utils.evaluate import power
+
+    ridge = results.scores(probe="ridge")
+    wanted = ("the runner-up fusion", "the best single model")
+    pairs = [
+        (f["comparison"]["a"], f["comparison"]["b"])
+        for f in summary["findings"]
+        if f["what"] in wanted
+    ]
+    if not pairs:
+        return pd.DataFrame()
+    frame = power.resolution_frame(power.resolution(ridge, pairs, n_probe, (REAL_PROBED,)))
+    seeds = []
+    for n in frame["n"]:
+        data = ridge if n == n_probe else power.project_scores(ridge, n_probe, int(n))
+        a, b = pairs[0]
+        seeds.append(power.seeds_for(data, a, b, PAPER_DELTA))
+    frame["seeds_for_paper_delta"] = seeds
+    return frame
+
+
+def save_ablation(ctx: RunContext, results: AblationResults, n_probe: int) -> AblationOutputs:
+    """Write Table 1, the task intervals, the paper's table, the heatmap, the summary and what
+    the data can resolve.
 
     Args:
         ctx: the run context (profile, figure provenance).
         results: :func:`~e2s_utils.studies.units.run_ablation`'s results.
+        n_probe: probed samples (the eval split), for the power analysis.
     """
     from e2s_utils.plots import studies as plots
 
@@ -108,7 +147,9 @@ def save_ablation(ctx: RunContext, results: AblationResults) -> AblationOutputs:
     heatmap = provenance.save_figure(fig, "ablation_heatmap", ctx)
     summary = ablation_summary(results, table, preset)
     atomic_write_json(ctx.out_dir / "ablation" / "summary.json", summary)
-    return AblationOutputs(table, shown, iv, task_q, summary, heatmap)
+    resolution = resolution_table(results, summary, n_probe)
+    provenance.save_table(resolution, "table1_resolution", ctx, protocol=protocol)
+    return AblationOutputs(table, shown, iv, task_q, summary, heatmap, resolution)
 
 
 @dataclass
