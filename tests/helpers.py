@@ -274,3 +274,59 @@ def probe_loop_reference(
             target = yt[te_t].view(1, -1, 1)
             history[e, k] = fold_scores_from_logits(logits, target, torch.tensor([is_cls]))[0, 0]
     return history
+
+
+#: Registry name of :data:`FAKE_EXTRACTOR_SRC`'s model.
+FAKE_EXTRACTOR = "fake_extract"
+#: Source of a tiny deterministic extractor (6 x 4 per sample from the season-mean L2A bands),
+#: with a per-batch delay a subprocess can be killed in. ``exec`` it to register the model; a
+#: child process prepends it to its script.
+FAKE_EXTRACTOR_SRC = """
+import time
+import torch
+from e2s_utils.models.registry import (
+    PRESETS, BandGroup, Extractor, InputRecipe, ModelSpec, register, shapes_for_all,
+)
+
+class FakeExtractor(Extractor):
+    delay = 0.0
+
+    def __init__(self, spec, preset, size, seed=0):
+        super().__init__(spec, preset, size)
+        self.proj = torch.nn.Linear(12, 6)
+
+    def forward(self, cubes):
+        if self.delay:
+            time.sleep(self.delay)
+        x = cubes["s2l2a"].float().mean(dim=(-2, -1)) / 1000.0
+        return self.proj(x).transpose(1, 2).contiguous()
+
+FAKE_RECIPE = InputRecipe(
+    groups=(BandGroup("s2l2a", ("B02",)),), passes="joint", input_size=264, resize="none",
+    seasons="separately", pooling="mean", loads_checkpoint=False,
+)
+
+def _build_fake(preset, size, seed=0):
+    return FakeExtractor(FAKE_SPEC, preset, size, seed)
+
+FAKE_SPEC = register(
+    ModelSpec(
+        name="fake_extract", display_name="Fake", kind="baseline",
+        recipes={p: FAKE_RECIPE for p in PRESETS}, output_shapes=shapes_for_all((6, 4)),
+        loss_weight=1.0, checkpoint=None, default_batch_size=2, builder=_build_fake,
+    ),
+    replace=True,
+)
+"""
+
+
+def register_fake_extractor() -> None:
+    """Register :data:`FAKE_EXTRACTOR` in this process (undo with :func:`unregister_fake_extractor`)."""
+    exec(FAKE_EXTRACTOR_SRC, {})  # noqa: S102 - the tests' own source
+
+
+def unregister_fake_extractor() -> None:
+    """Remove :data:`FAKE_EXTRACTOR` from the registry."""
+    from e2s_utils.models import registry
+
+    registry._REGISTRY.pop(FAKE_EXTRACTOR, None)

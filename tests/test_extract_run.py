@@ -1,4 +1,4 @@
-"""Tests of extraction: resume after kill -9, shard merging, bit-identical reruns, bad cubes."""
+"""Extraction: resume after kill -9, shard merging, bit-identical reruns, bad cubes, baselines."""
 
 from __future__ import annotations
 
@@ -16,54 +16,18 @@ import numpy as np
 import pytest
 
 from e2s_utils import extract as E
+from e2s_utils import paths
 from e2s_utils import store as S
 from e2s_utils.data import DataError, SampleIndex, synthetic
 from e2s_utils.models import registry
-
-REPO = Path(__file__).resolve().parents[1]
-
-#: A tiny deterministic extractor (6 x 4 per sample from the season-mean of the L2A bands), with
-#: an optional per-batch delay so that a subprocess can be killed in the middle of a run.
-FAKE_SRC = textwrap.dedent(
-    """
-    import time
-    import torch
-    from e2s_utils.models.registry import (
-        PRESETS, BandGroup, Extractor, InputRecipe, ModelSpec, register, shapes_for_all,
-    )
-
-    class FakeExtractor(Extractor):
-        delay = 0.0
-
-        def __init__(self, spec, preset, size, seed=0):
-            super().__init__(spec, preset, size)
-            self.proj = torch.nn.Linear(12, 6)
-
-        def forward(self, cubes):
-            if self.delay:
-                time.sleep(self.delay)
-            x = cubes["s2l2a"].float().mean(dim=(-2, -1)) / 1000.0
-            return self.proj(x).transpose(1, 2).contiguous()
-
-    FAKE_RECIPE = InputRecipe(
-        groups=(BandGroup("s2l2a", ("B02",)),), passes="joint", input_size=264, resize="none",
-        seasons="separately", pooling="mean", loads_checkpoint=False,
-    )
-
-    def _build_fake(preset, size, seed=0):
-        return FakeExtractor(FAKE_SPEC, preset, size, seed)
-
-    FAKE_SPEC = register(
-        ModelSpec(
-            name="fake_extract", display_name="Fake", kind="baseline",
-            recipes={p: FAKE_RECIPE for p in PRESETS}, output_shapes=shapes_for_all((6, 4)),
-            loss_weight=1.0, checkpoint=None, default_batch_size=2, builder=_build_fake,
-        ),
-        replace=True,
-    )
-    """
+from tests.helpers import (
+    FAKE_EXTRACTOR,
+    FAKE_EXTRACTOR_SRC,
+    register_fake_extractor,
+    unregister_fake_extractor,
 )
-FAKE = "fake_extract"
+
+FAKE = FAKE_EXTRACTOR
 N = 6
 
 
@@ -85,10 +49,9 @@ def corrupt_root(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> t
 
 @pytest.fixture(autouse=True)
 def fake_model() -> Iterator[None]:
-    namespace: dict[str, object] = {}
-    exec(FAKE_SRC, namespace)  # noqa: S102 - the test's own source
+    register_fake_extractor()
     yield
-    registry._REGISTRY.pop(FAKE, None)
+    unregister_fake_extractor()
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -159,18 +122,21 @@ def test_resume_does_not_recompute_finished_shards(data_root: Path, tmp_path: Pa
 
 def test_kill_9_then_resume_gives_the_same_store(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    script = FAKE_SRC + textwrap.dedent(
+    script = FAKE_EXTRACTOR_SRC + textwrap.dedent(
         f"""
         import sys
-        from e2s_utils.extract import main
+        from e2s_utils.cli import main
         FakeExtractor.delay = 0.6
-        sys.exit(main(["--model", "{FAKE}", "--size", "micro", "--data", r"{data_root}",
+        sys.exit(main(["extract", "--model", "{FAKE}", "--size", "micro", "--data", r"{data_root}",
                        "--out", r"{out}", "--batch-size", "1", "--shard-size", "1",
                        "--device", "cpu", "--no-progress"]))
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", script],
+        cwd=paths.REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     first = S.store_path(out, FAKE, "as_intended", "micro") / "shards" / "shard-00000.json"
     deadline = time.monotonic() + 120
@@ -193,9 +159,15 @@ def test_kill_9_then_resume_gives_the_same_store(data_root: Path, tmp_path: Path
         now = os.stat(st.shard_file(j))
         assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
     E.extract(
-        FAKE, "as_intended", "micro", data_root, tmp_path / "ref", batch_size=1, shard_size=1,
+        FAKE,
+        "as_intended",
+        "micro",
+        data_root,
+        tmp_path / "ref",
+        batch_size=1,
+        shard_size=1,
         progress=False,
-    )  # fmt: skip
+    )
     ref = _files(_store(tmp_path / "ref").path)
     resumed = _files(st.path)
     assert not [k for k in resumed if ".tmp-" in k]
@@ -222,26 +194,12 @@ def test_corrupt_cube_skip_records_the_id(corrupt_root: tuple[Path, str], tmp_pa
     assert E.read_resources(tmp_path).loc[0, "n_skipped"] == 1
 
 
-def test_cli_reports_skipped_ids(corrupt_root: tuple[Path, str], tmp_path: Path, capsys) -> None:
-    root, bad = corrupt_root
-    argv = ["--model", FAKE, "--size", "micro", "--data", str(root), "--out", str(tmp_path)]
-    assert E.main([*argv, "--no-progress"]) == 2
-    assert bad in capsys.readouterr().err
-    assert E.main([*argv, "--no-progress", "--on-error", "skip"]) == 0
-    captured = capsys.readouterr()
-    assert f"skipped {bad}" in captured.err and "complete" in captured.out
-
-
-def test_refuses_to_mix_configs(data_root: Path, tmp_path: Path, capsys) -> None:
+def test_refuses_to_mix_configs(data_root: Path, tmp_path: Path) -> None:
     _run(data_root, tmp_path, seed=0)
     with pytest.raises(S.StoreConfigError, match="seed"):
         _run(data_root, tmp_path, seed=1)
     with pytest.raises(S.StoreConfigError, match="amp"):
         _run(data_root, tmp_path, amp=True)
-    argv = ["--model", FAKE, "--size", "micro", "--data", str(data_root), "--out", str(tmp_path)]
-    assert E.main([*argv, "--seed", "5", "--no-progress", "--shard-size", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "refusing to mix" in err and "delete" in err
 
 
 def test_ids_subset_and_unknown_ids(data_root: Path, tmp_path: Path) -> None:
@@ -304,14 +262,3 @@ def test_foundation_micro_model_is_bit_identical_and_shardable(
     a, b = _store(tmp_path / "a", "dofa"), _store(tmp_path / "b", "dofa")
     assert a.complete and _files(a.path) == _files(b.path)
     assert a.read()[1].shape == (N, *registry.get_spec("dofa").output_shape("as_intended", "micro"))
-
-
-def test_module_entry_point(data_root: Path, tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "e2s_utils.extract", "--model", "mean_baseline", "--size",
-         "micro", "--data", str(data_root), "--out", str(tmp_path), "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "complete" in out.stdout
-    assert _store(tmp_path, "mean_baseline").read()[1].shape == (N, 256, 4)
