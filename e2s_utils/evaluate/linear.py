@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -49,19 +50,22 @@ def train_linear_folds(
     method: Literal["auto", "gather", "dense"] = "auto",
     score_fn: ScoreFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Train every fold (and every task sharing these rows) of the linear probe at once.
+    """Train every fold (and every task sharing these rows, and every matrix) of the probe at once.
 
     Fold ``k`` of task ``t`` is an independent ``Linear(d, 1)`` starting from ``init[k]``,
     visiting its training rows in the order ``perms[e, k]`` in epoch ``e``, with its own AdamW
-    moments; all of them advance together, a few batched matrix products per step.
+    moments; all of them advance together, a few batched matrix products per step. ``X`` may hold
+    ``M`` embedding matrices of the same rows (every checkpoint of a run, say): each is probed with
+    the same folds and random numbers, as separate evaluations of it would be, in one computation.
 
     Two equivalent ways to compute a step's outputs and gradients: ``gather`` copies each
     fold's mini-batch rows, ``(K, B, d)``, and multiplies batch-wise (cost ~ K·B·d, best when
-    there are many rows); ``dense`` multiplies all rows by all folds' weights and scatters the
-    residuals back (two ``(n, d) x (d, K·T)`` products, no copy; best for small ``n``).
+    there are many rows or several matrices); ``dense`` multiplies all rows by all folds' weights
+    and scatters the residuals back (two ``(n, d) x (d, K·T)`` products, no copy; best for small
+    ``n`` and one matrix).
 
     Args:
-        X: ``(n, d)`` float32 standardised embeddings of the task rows (on the compute device).
+        X: ``(n, d)`` or ``(M, n, d)`` float32 standardised embeddings of the task rows.
         Y: ``(n, T)`` float32 scaled labels (same device).
         is_cls: ``(T,)`` bool, classification tasks.
         splits: K ``(train_idx, test_idx)`` pairs, all with the same sizes.
@@ -75,66 +79,112 @@ def train_linear_folds(
             protocol mode passes the benchmark's own rules).
 
     Returns:
-        ``best`` ``(K, T)`` best epoch-end test score per fold and task (NaN where no epoch
-        scored), and ``history`` ``(epochs, K, T)`` every epoch-end test score.
+        ``best`` ``(K, T)`` (``(M, K, T)`` for several matrices) best epoch-end test score per
+        fold and task (NaN where no epoch scored), and ``history`` ``(epochs, K, T)`` (``(epochs,
+        M, K, T)``) every epoch-end test score.
     """
     device = X.device
-    n, d = X.shape
-    k_folds = len(splits)
-    n_tasks = Y.shape[1]
-    epochs = perms.shape[0]
+    X3 = X if X.dim() == 3 else X[None]
+    n_mat, n, d = X3.shape
+    k_folds, n_tasks = len(splits), Y.shape[1]
     if method == "auto":
         # measured on CPU: the dense products win while n * T is below about K * B
-        dense = device.type == "cpu" and n * n_tasks <= k_folds * batch_size
-        method = "dense" if dense else "gather"
-    Xa = torch.cat([X, torch.ones(n, 1, dtype=X.dtype, device=device)], dim=1).contiguous()
-    da = d + 1
+        small = device.type == "cpu" and n * n_tasks <= k_folds * batch_size
+        method = "dense" if small and n_mat == 1 else "gather"
+    ones = torch.ones(n_mat, n, 1, dtype=X.dtype, device=device)
+    Xa = torch.cat([X3, ones], dim=2).reshape(n_mat * n, d + 1).contiguous()
+    offsets = (torch.arange(n_mat, device=device) * n)[:, None, None]
     train = torch.as_tensor(np.stack([s[0] for s in splits]), dtype=torch.int64, device=device)
     test = torch.as_tensor(np.stack([s[1] for s in splits]), dtype=torch.int64, device=device)
-    n_train = train.shape[1]
-    x_test = Xa[test]  # (K, m, d + 1)
-    y_test = Y[test]  # (K, m, T)
-    is_cls = is_cls.to(device)
-    any_cls, all_cls = bool(is_cls.any()), bool(is_cls.all())
-    params = init.to(device=device, dtype=X.dtype)[:, None, :].repeat(1, n_tasks, 1).contiguous()
-    exp_avg = torch.zeros_like(params)
-    exp_avg_sq = torch.zeros_like(params)
+    units = _Units(
+        Xa=Xa,
+        Y=Y.repeat(n_mat, 1),
+        is_cls=is_cls.to(device),
+        train=(train[None] + offsets).reshape(n_mat * k_folds, -1),
+        test=(test[None] + offsets).reshape(n_mat * k_folds, -1),
+        init=init.to(device=device, dtype=X.dtype).repeat(n_mat, 1),
+        perms=perms.repeat(1, n_mat, 1),
+    )
+    history = _train_units(units, lr, weight_decay, batch_size, method, score_fn)
+    hist = history.reshape(history.shape[0], n_mat, k_folds, n_tasks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = np.nanmax(hist, axis=0) if len(hist) else np.full(hist.shape[1:], np.nan)
+    if X.dim() == 2:
+        return best[0], hist[:, 0]
+    return best, hist
+
+
+@dataclass
+class _Units:
+    """The independent probes of one computation: unit ``u`` is a fold of one matrix.
+
+    ``Xa`` stacks every matrix's rows with a column of ones (bias); ``train`` / ``test`` index
+    into it per unit; ``init`` and ``perms`` are per unit.
+    """
+
+    Xa: torch.Tensor
+    Y: torch.Tensor
+    is_cls: torch.Tensor
+    train: torch.Tensor
+    test: torch.Tensor
+    init: torch.Tensor
+    perms: torch.Tensor
+
+
+def _train_units(
+    u: _Units,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    method: str,
+    score_fn: ScoreFn | None,
+) -> np.ndarray:
+    """Every unit's epoch-end test scores ``(epochs, U, T)``; see :func:`train_linear_folds`."""
+    Xa, device = u.Xa, u.Xa.device
+    n, da = Xa.shape
+    n_units, n_train = u.train.shape
+    n_tasks, epochs = u.Y.shape[1], u.perms.shape[0]
+    x_test, y_test = Xa[u.test], u.Y[u.test]  # (U, m, d + 1), (U, m, T)
+    any_cls, all_cls = bool(u.is_cls.any()), bool(u.is_cls.all())
+    params = u.init[:, None, :].repeat(1, n_tasks, 1).contiguous()
+    exp_avg, exp_avg_sq = torch.zeros_like(params), torch.zeros_like(params)
     beta1, beta2 = ADAM_BETAS
     decay = 1 - lr * weight_decay
-    history = torch.empty(epochs, k_folds, n_tasks, dtype=torch.float64, device=device)
-    fold_col = torch.arange(k_folds, device=device)[:, None]
-    Yt = Y.T.contiguous()  # (T, n)
+    history = torch.empty(epochs, n_units, n_tasks, dtype=torch.float64, device=device)
+    unit_col = torch.arange(n_units, device=device)[:, None]
+    Yt = u.Y.T.contiguous()  # (T, n)
     if method == "gather":
-        # CPU: a few folds at a time so that their mini-batch rows stay in cache (~1 MiB)
-        chunk = k_folds if device.type != "cpu" else max(1, 2**20 // (4 * batch_size * da))
-        chunk = min(chunk, k_folds)
-        xbuf = torch.empty(chunk * min(batch_size, n_train), da, dtype=X.dtype, device=device)
+        # CPU: a few units at a time so that their mini-batch rows stay in cache (~1 MiB)
+        chunk = n_units if device.type != "cpu" else max(1, 2**20 // (4 * batch_size * da))
+        chunk = min(chunk, n_units)
+        xbuf = torch.empty(chunk * min(batch_size, n_train), da, dtype=Xa.dtype, device=device)
         grad = torch.empty_like(params)
     else:
-        resid_full = torch.zeros(n, k_folds, n_tasks, dtype=X.dtype, device=device)
+        resid_full = torch.zeros(n, n_units, n_tasks, dtype=Xa.dtype, device=device)
     step = 0
     for epoch in range(epochs):
-        rows = torch.gather(train, 1, perms[epoch].to(device))
+        rows = torch.gather(u.train, 1, u.perms[epoch].to(device))
         for start in range(0, n_train, batch_size):
-            idx = rows[:, start : start + batch_size]  # (K, b)
+            idx = rows[:, start : start + batch_size]  # (U, b)
             bsz = idx.shape[1]
             if method == "gather":
-                for lo in range(0, k_folds, chunk):
-                    hi = min(lo + chunk, k_folds)
+                for lo in range(0, n_units, chunk):
+                    hi = min(lo + chunk, n_units)
                     sub = idx[lo:hi]
                     xb = torch.index_select(Xa, 0, sub.reshape(-1), out=xbuf[: (hi - lo) * bsz])
                     xb = xb.view(hi - lo, bsz, da)
                     out = torch.bmm(params[lo:hi], xb.transpose(1, 2))  # (c, T, b)
-                    resid = _residual(out, Yt[:, sub].permute(1, 0, 2), is_cls, any_cls, all_cls)
+                    resid = _residual(out, Yt[:, sub].permute(1, 0, 2), u.is_cls, any_cls, all_cls)
                     torch.bmm(resid, xb, out=grad[lo:hi])  # (c, T, d + 1)
                 grad.div_(bsz)
             else:
-                full = (Xa @ params.view(-1, da).T).view(n, k_folds, n_tasks)
-                out = full[idx, fold_col].transpose(1, 2)  # (K, T, b)
-                resid = _residual(out, Yt[:, idx].permute(1, 0, 2), is_cls, any_cls, all_cls)
-                resid_full[idx, fold_col] = resid.transpose(1, 2)
-                grad = (resid_full.view(n, -1).T @ Xa).view(k_folds, n_tasks, da).div_(bsz)
-                resid_full[idx, fold_col] = 0.0
+                full = (Xa @ params.view(-1, da).T).view(n, n_units, n_tasks)
+                out = full[idx, unit_col].transpose(1, 2)  # (U, T, b)
+                resid = _residual(out, Yt[:, idx].permute(1, 0, 2), u.is_cls, any_cls, all_cls)
+                resid_full[idx, unit_col] = resid.transpose(1, 2)
+                grad = (resid_full.view(n, -1).T @ Xa).view(n_units, n_tasks, da).div_(bsz)
+                resid_full[idx, unit_col] = 0.0
             # torch.optim.AdamW (single-tensor path), operation for operation
             step += 1
             params.mul_(decay)
@@ -145,10 +195,6 @@ def train_linear_folds(
             step_size = lr / bias_correction1
             denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(ADAM_EPS)
             params.addcdiv_(exp_avg, denom, value=-step_size)
-        logits = torch.bmm(x_test, params.transpose(1, 2))  # (K, m, T)
-        history[epoch] = (score_fn or fold_scores_from_logits)(logits, y_test, is_cls)
-    hist = history.cpu().numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        best = np.nanmax(hist, axis=0) if epochs else np.full((k_folds, n_tasks), np.nan)
-    return best, hist
+        logits = torch.bmm(x_test, params.transpose(1, 2))  # (U, m, T)
+        history[epoch] = (score_fn or fold_scores_from_logits)(logits, y_test, u.is_cls)
+    return history.cpu().numpy()
