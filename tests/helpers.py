@@ -330,3 +330,52 @@ def unregister_fake_extractor() -> None:
     from e2s_utils.models import registry
 
     registry._REGISTRY.pop(FAKE_EXTRACTOR, None)
+
+
+#: A ``parameters`` cell declaring ``profile`` and ``fusion_epochs``.
+NOTEBOOK_PARAMS = (
+    "profile: str | None = None  # the profile\nfusion_epochs: int | None = None  # ep\n"
+)
+
+
+def write_notebook(path: Path, body: Sequence[str], params: str = NOTEBOOK_PARAMS) -> Path:
+    """A notebook: a title, an import cell, a tagged ``parameters`` cell, then ``body``'s cells.
+
+    Args:
+        path: the ``.ipynb`` to write (folders created).
+        body: the source of each code cell after the parameters.
+        params: the parameters cell's source.
+
+    Returns:
+        ``path``.
+    """
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Test notebook"),
+        nbformat.v4.new_code_cell("from e2s_utils import config"),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        *[nbformat.v4.new_code_cell(src) for src in body],
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def two_notebooks(folder: Path) -> Path:
+    """``10_first`` (sets up the smoke profile, prints its epochs) and ``30_fusion`` in ``folder``."""
+    write_notebook(
+        folder / "10_first.ipynb",
+        [
+            'ctx = config.setup("30_fusion", profile=profile, fusion_epochs=fusion_epochs)',
+            "print(ctx.profile.name, ctx.profile.fusion.epochs)",
+        ],
+    )
+    write_notebook(folder / "30_fusion.ipynb", ['print("second", profile)'])
+    return folder

@@ -41,12 +41,13 @@ def test_full_profile_is_the_papers_setting() -> None:
     assert full.long.epochs == 30 * full.fusion.epochs
 
 
-def test_synthetic_profiles_use_the_per_fold_stream() -> None:
+def test_every_profile_runs_the_paper_protocol() -> None:
     smoke, demo = config.get_profile("smoke"), config.get_profile("demo")
-    assert smoke.protocol.name == demo.protocol.name == "neuco_current"
-    assert smoke.protocol.random_stream == demo.protocol.random_stream == "per_fold"
-    assert smoke.protocol.k_folds == 5 and demo.protocol.k_folds == 40
-    assert set(smoke.protocol.overrides) == {"k_folds", "random_stream"}
+    assert smoke.protocol.name == demo.protocol.name == "paper"
+    assert smoke.protocol.random_stream == demo.protocol.random_stream == "exact"
+    assert demo.protocol == get_protocol("paper")
+    assert smoke.protocol.k_folds == 5 and smoke.protocol.epochs == 20
+    assert smoke.protocol.overrides == ("k_folds",)
 
 
 def test_every_preset_fits_its_own_annotations() -> None:
@@ -92,7 +93,7 @@ def test_flat_overrides_reach_the_nested_configs() -> None:
     )
     assert (prof.fusion.epochs, prof.fusion.checkpoint_every) == (7, 3)
     assert (prof.protocol.k_folds, prof.protocol.epochs) == (4, 2)
-    assert set(prof.protocol.overrides) == {"k_folds", "epochs", "random_stream"}
+    assert set(prof.protocol.overrides) == {"k_folds", "epochs"}
     assert prof.ablation.seeds == 2 and prof.long.n_checkpoints == 3
     assert prof.data.setting == "inductive" and prof.extract.size == "tiny"
     assert prof.data.n_samples == base.data.n_samples  # None means the profile's value
@@ -104,10 +105,10 @@ def test_flat_overrides_reach_the_nested_configs() -> None:
 
 
 def test_the_protocol_switch_keeps_the_profiles_own_overrides() -> None:
-    prof = config.get_profile("smoke", protocol="paper")
-    assert prof.protocol.name == "paper" and prof.protocol.epochs == 20
+    prof = config.get_profile("smoke", protocol="neuco_current")
+    assert prof.protocol.name == "neuco_current" and prof.protocol.epochs == 10
     assert prof.protocol.k_folds == 5  # the smoke profile's fewer folds stay
-    assert prof.protocol.random_stream == "per_fold"
+    assert prof.protocol.overrides == ("k_folds",)
     both = config.get_profile("smoke", protocol="challenge", eval_k_folds=3)
     assert both.protocol.name == "challenge" and both.protocol.k_folds == 3
     assert both.protocol.exclude_tasks == ("clouds_reg", "nodata")
@@ -160,7 +161,7 @@ def test_setup_resolves_seeds_and_makes_folders(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("E2S_OUTPUT_DIR", str(tmp_path))
     ctx = config.setup("30_fusion", profile="smoke", fusion_epochs=3)
     assert ctx.profile.fusion.epochs == 3 and ctx.params["fusion_epochs"] == 3
-    assert ctx.params["protocol"]["name"] == "neuco_current"
+    assert ctx.params["protocol"]["name"] == "paper" and ctx.params["protocol"]["k_folds"] == 5
     assert ctx.out_dir == tmp_path / "smoke" and ctx.out_dir.is_dir()
     assert ctx.device == "cpu" or ctx.device.startswith("cuda")
     assert ctx.data_root == tmp_path / "smoke" / "synthetic"
