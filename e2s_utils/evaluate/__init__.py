@@ -10,7 +10,7 @@ tables, Z, the leaderboard).
 from __future__ import annotations
 
 from e2s_utils.evaluate.compare import leaderboard, q_table, z_from_q, z_scores
-from e2s_utils.evaluate.core import EvaluationError, evaluate
+from e2s_utils.evaluate.core import EvaluationError, evaluate, evaluate_many
 from e2s_utils.evaluate.linear import train_linear_folds
 from e2s_utils.evaluate.protocol import (
     PROBES,
@@ -42,6 +42,7 @@ __all__ = [
     "Protocol",
     "TaskResult",
     "evaluate",
+    "evaluate_many",
     "fold_randomness",
     "fold_scores_from_logits",
     "fold_seed",

@@ -90,7 +90,7 @@ def train_linear_folds(
     if method == "auto":
         # measured on CPU: the dense products win while n * T is below about K * B
         small = device.type == "cpu" and n * n_tasks <= k_folds * batch_size
-        method = "dense" if small and n_mat == 1 else "gather"
+        method = "dense" if small else "gather"
     ones = torch.ones(n_mat, n, 1, dtype=X.dtype, device=device)
     Xa = torch.cat([X3, ones], dim=2).reshape(n_mat * n, d + 1).contiguous()
     offsets = (torch.arange(n_mat, device=device) * n)[:, None, None]
@@ -104,6 +104,7 @@ def train_linear_folds(
         test=(test[None] + offsets).reshape(n_mat * k_folds, -1),
         init=init.to(device=device, dtype=X.dtype).repeat(n_mat, 1),
         perms=perms.repeat(1, n_mat, 1),
+        n_mat=n_mat,
     )
     history = _train_units(units, lr, weight_decay, batch_size, method, score_fn)
     hist = history.reshape(history.shape[0], n_mat, k_folds, n_tasks)
@@ -130,6 +131,7 @@ class _Units:
     test: torch.Tensor
     init: torch.Tensor
     perms: torch.Tensor
+    n_mat: int = 1
 
 
 def _train_units(
@@ -152,7 +154,6 @@ def _train_units(
     beta1, beta2 = ADAM_BETAS
     decay = 1 - lr * weight_decay
     history = torch.empty(epochs, n_units, n_tasks, dtype=torch.float64, device=device)
-    unit_col = torch.arange(n_units, device=device)[:, None]
     Yt = u.Y.T.contiguous()  # (T, n)
     if method == "gather":
         # CPU: a few units at a time so that their mini-batch rows stay in cache (~1 MiB)
@@ -160,8 +161,12 @@ def _train_units(
         chunk = min(chunk, n_units)
         xbuf = torch.empty(chunk * min(batch_size, n_train), da, dtype=Xa.dtype, device=device)
         grad = torch.empty_like(params)
-    else:
-        resid_full = torch.zeros(n, n_units, n_tasks, dtype=Xa.dtype, device=device)
+    else:  # per matrix: its rows times its folds' weights
+        n_mat, n_rows, k_folds = u.n_mat, n // u.n_mat, n_units // u.n_mat
+        Xm = Xa.view(n_mat, n_rows, da)
+        mat_of = torch.arange(n_units, device=device) // k_folds
+        fold_of = torch.arange(n_units, device=device) % k_folds
+        resid_full = torch.zeros(n_mat, n_rows, k_folds, n_tasks, dtype=Xa.dtype, device=device)
     step = 0
     for epoch in range(epochs):
         rows = torch.gather(u.train, 1, u.perms[epoch].to(device))
@@ -179,12 +184,16 @@ def _train_units(
                     torch.bmm(resid, xb, out=grad[lo:hi])  # (c, T, d + 1)
                 grad.div_(bsz)
             else:
-                full = (Xa @ params.view(-1, da).T).view(n, n_units, n_tasks)
-                out = full[idx, unit_col].transpose(1, 2)  # (U, T, b)
+                w = params.view(n_mat, k_folds * n_tasks, da)
+                full = torch.bmm(Xm, w.transpose(1, 2)).view(n_mat, n_rows, k_folds, n_tasks)
+                local = idx - (mat_of * n_rows)[:, None]  # rows within each unit's matrix
+                at = (mat_of[:, None], local, fold_of[:, None])
+                out = full[at].transpose(1, 2)  # (U, T, b)
                 resid = _residual(out, Yt[:, idx].permute(1, 0, 2), u.is_cls, any_cls, all_cls)
-                resid_full[idx, unit_col] = resid.transpose(1, 2)
-                grad = (resid_full.view(n, -1).T @ Xa).view(n_units, n_tasks, da).div_(bsz)
-                resid_full[idx, unit_col] = 0.0
+                resid_full[at] = resid.transpose(1, 2)
+                flat = resid_full.view(n_mat, n_rows, k_folds * n_tasks).transpose(1, 2)
+                grad = torch.bmm(flat, Xm).view(n_units, n_tasks, da).div_(bsz)
+                resid_full[at] = 0.0
             # torch.optim.AdamW (single-tensor path), operation for operation
             step += 1
             params.mul_(decay)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from e2s_utils.evaluate import EvalResult, Protocol
 
 EMBED_BATCH = 512
+#: Checkpoints probed in one batched computation (bounds the memory of the stacked embeddings).
+CHECKPOINTS_PER_BATCH = 8
 
 
 @torch.no_grad()
@@ -86,6 +88,31 @@ def _run_identity(run_dir: Path) -> str:
     return sha256_file(path)
 
 
+def _cache_file(run_dir: Path, name: str, probe: str, key: CacheKey) -> Path:
+    return run_dir / "evaluation" / f"{name}__{probe}__{key.short()}.json"
+
+
+def _cached(
+    entries: list[tuple[int, Path, str]],
+    run_id: str,
+    data: FusionData,
+    tasks_fp: str,
+    protocol: Protocol,
+    probes: Sequence[str],
+    run_dir: Path,
+) -> dict[tuple[str, str], Any]:
+    """Every (checkpoint, probe) evaluation already cached (``None`` where it is not)."""
+    from e2s_utils.evaluate import EvalResult
+
+    found: dict[tuple[str, str], Any] = {}
+    for _, _, name in entries:
+        for probe in probes:
+            key = evaluation_key(run_id, name, data, tasks_fp, protocol, probe)
+            cached = read_result(_cache_file(run_dir, name, probe, key), key)
+            found[(name, probe)] = None if cached is None else EvalResult.from_dict(cached)
+    return found
+
+
 def evaluation_key(
     run_id: str, name: str, data: FusionData, tasks_fp: str, protocol: Protocol, probe: str
 ) -> CacheKey:
@@ -137,7 +164,7 @@ def evaluate_checkpoints(
     Raises:
         FusionError: when the run has no checkpoints.
     """
-    from e2s_utils.evaluate import EvalResult, evaluate
+    from e2s_utils.evaluate import evaluate_many
     from e2s_utils.store.loader import _tasks_fingerprint
 
     run_dir = Path(run_dir)
@@ -148,31 +175,41 @@ def evaluate_checkpoints(
     run_id, tasks_fp = _run_identity(run_dir), _tasks_fingerprint(tasks)
     history = ck.read_history(run_dir)
     history = history.set_index("epoch") if len(history) else None
-    rows = []
-    for epoch, path, name in tqdm(entries, disable=not progress, desc="checkpoints", unit="ckpt"):
-        row: dict[str, Any] = {"epoch": epoch}
-        if history is not None and epoch in history.index:
-            h = history.loc[epoch]
-            row["train_loss"] = h["train_loss"]
-            row.update({c: h[c] for c in history.columns if c.startswith("val_mse")})
-        X: np.ndarray | None = None
+    found = _cached(entries, run_id, data, tasks_fp, protocol, probes, run_dir)
+    missing = [(e, p, n) for e, p, n in entries if any(found[(n, pr)] is None for pr in probes)]
+    for lo in range(0, len(missing), CHECKPOINTS_PER_BATCH):  # several checkpoints at once
+        batch = missing[lo : lo + CHECKPOINTS_PER_BATCH]
+        X = {
+            n: embed(p, data, device=device)
+            for _, p, n in tqdm(batch, disable=not progress, desc="embed checkpoints", unit="ckpt")
+        }
         for probe in probes:
-            key = evaluation_key(run_id, name, data, tasks_fp, protocol, probe)
-            file = run_dir / "evaluation" / f"{name}__{probe}__{key.short()}.json"
-            cached = read_result(file, key)
-            if cached is not None:
-                result: EvalResult = EvalResult.from_dict(cached)
-            else:
-                X = embed(path, data, device=device) if X is None else X
-                result = evaluate(
+            todo = {n: x for n, x in X.items() if found[(n, probe)] is None}
+            scored = (
+                evaluate_many(
                     data.ids,
-                    X,
+                    todo,
                     tasks,
                     protocol=protocol,
                     probe=probe,  # type: ignore[arg-type]
                     device=device,
                 )
-                write_result(file, key, result.to_dict())
+                if todo
+                else {}
+            )
+            for name, result in scored.items():
+                key = evaluation_key(run_id, name, data, tasks_fp, protocol, probe)
+                write_result(_cache_file(run_dir, name, probe, key), key, result.to_dict())
+                found[(name, probe)] = result
+    rows = []
+    for epoch, path, name in entries:
+        row: dict[str, Any] = {"epoch": epoch}
+        if history is not None and epoch in history.index:
+            h = history.loc[epoch]
+            row["train_loss"] = h["train_loss"]
+            row.update({c: h[c] for c in history.columns if c.startswith("val_mse")})
+        for probe in probes:
+            result = found[(name, probe)]
             if results is not None:
                 results.setdefault(path.relative_to(run_dir).as_posix(), {})[probe] = result
             qcol, prefix = probe_columns(probe)
