@@ -1,4 +1,5 @@
-"""``evaluate_many``: several matrices probed together give each exactly its separate result."""
+"""``evaluate_many``: several matrices probed together give each its separate result (to float
+rounding: batched matrix products may sum in another order)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,6 @@ def test_many_equals_separate(stream: str, n: int) -> None:
     for key, X in mats.items():
         alone = evaluate(ids, X, tasks, **kw)
         for t in tasks:
-            np.testing.assert_array_equal(many[key].tasks[t].folds, alone.tasks[t].folds)
-        assert many[key].q_bar == alone.q_bar or np.isnan(alone.q_bar)
+            np.testing.assert_allclose(many[key].tasks[t].folds, alone.tasks[t].folds, rtol=1e-5)
+        assert many[key].q_bar == pytest.approx(alone.q_bar, rel=1e-5, nan_ok=True)
     assert many["m0"].tasks["a"].q != many["m1"].tasks["a"].q  # each matrix its own numbers

@@ -312,8 +312,8 @@ def evaluate_many(
 ) -> dict[str, EvalResult]:
     """:func:`evaluate` of several embedding matrices of the same ids, in one computation.
 
-    Each matrix gets exactly the result a separate :func:`evaluate` call gives it (same folds,
-    same random numbers, its own standardisation); the probes of all of them are trained
+    Each matrix gets the result a separate :func:`evaluate` call gives it (same folds,
+    same random numbers, its own standardisation; equal to float rounding); the probes of all are trained
     together, which is several times faster than one call each (e.g. every checkpoint of a run).
     Matrices of different widths are computed in separate groups.
 
