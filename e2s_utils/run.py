@@ -11,10 +11,13 @@ notebook stops the sequence with a non-zero exit naming the notebook and the cel
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import logging
+import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,9 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_([a-z0-9_]+)\.ipynb$")
 #: The notebook swept over models, and the parameter that selects the model.
 SWEEP_NOTEBOOK = "20_extract"
 SWEEP_PARAMETER = "model"
+#: What the runner's kernels inherit: exploration widgets drawn as static images, so executed
+#: copies stay byte-stable (see :func:`e2s_utils.explore.widget_mode`).
+KERNEL_ENV: dict[str, str] = {"E2S_WIDGETS": "static"}
 
 
 class RunnerError(E2SError, RuntimeError):
@@ -237,13 +243,32 @@ class _KnownParametersFilter(logging.Filter):
         return "Passed unknown parameter" not in record.getMessage()
 
 
+@contextlib.contextmanager
+def kernel_environment() -> Iterator[None]:
+    """Set :data:`KERNEL_ENV` for the kernels started inside the block; restore it afterwards."""
+    saved = {name: os.environ.get(name) for name in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = False) -> RunSummary:
     """Execute the jobs in order with papermill; stop at the first failure."""
-    import papermill as pm
-
     papermill_logger = logging.getLogger("papermill")
     if not any(isinstance(f, _KnownParametersFilter) for f in papermill_logger.filters):
         papermill_logger.addFilter(_KnownParametersFilter())
+    with kernel_environment():
+        return _execute(jobs, profile, log_output=log_output)
+
+
+def _execute(jobs: list[Job], profile: config.Profile, *, log_output: bool) -> RunSummary:
+    import papermill as pm
 
     summary = RunSummary()
     for job in jobs:

@@ -8,6 +8,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export E2S_PROFILE=smoke HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 export E2S_OUTPUT_DIR="$scratch/outputs" E2S_FIGURES_DIR="$scratch/figures"
+# explorers draw static images under nbval (the rule of e2s_utils.explore.widget_mode)
+export E2S_WIDGETS=static
 unset E2S_DATA_DIR E2S_WEIGHTS_DIR
 
 echo "== ruff (package, tests, benchmarks, notebooks)"

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "evaluate": "score an embedding CSV with the NeuCo-Bench protocol",
     "ablation": "run the ablation study (Table 1)",
     "long": "run the long-training (double-descent) study",
+    "lab": "open the study in JupyterLab: sources beside executed copies",
 }
 
 

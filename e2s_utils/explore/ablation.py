@@ -37,22 +37,23 @@ def check_fold_scores(fold_scores: pd.DataFrame) -> pd.DataFrame:
     return fold_scores.assign(score=fold_scores["score"].astype(float))
 
 
-def ablation_fold_scores(results: Any) -> pd.DataFrame | None:
-    """The ablation's fold scores when it provides them, else ``None``.
+def ablation_fold_scores(results: Any, preset: str) -> pd.DataFrame | None:
+    """The fold scores behind the heatmap of one preset, in the explorer's contract.
 
     Args:
-        results: the :func:`e2s_utils.studies.run_ablation` result; its ``fold_scores()`` (a method
-            or an attribute) must return the long frame of :data:`FOLD_COLUMNS`.
+        results: :func:`e2s_utils.studies.run_ablation`'s results (``folds()`` gives every
+            fold score with the row's label, preset and title).
+        preset: the heatmap's preset (its rows are labelled by method alone).
 
     Returns:
-        The validated frame, or ``None`` when the results carry no fold scores (or not every
-        column of the contract).
+        The validated ``method, task, seed, fold, score`` frame, or ``None`` when the results
+        carry no fold scores.
     """
-    source = getattr(results, "fold_scores", None)
-    frame = source() if callable(source) else source
-    if not isinstance(frame, pd.DataFrame) or any(c not in frame.columns for c in FOLD_COLUMNS):
+    frame = results.folds()
+    frame = frame[frame["preset"] == preset]
+    if frame.empty:
         return None
-    return check_fold_scores(frame)
+    return check_fold_scores(frame[["method", "task", "seed", "fold", "score"]])
 
 
 def _horizontal() -> dict[str, Any]:
@@ -90,14 +91,26 @@ def fold_figure(folds: pd.DataFrame, q: pd.DataFrame, method: str, task: str) ->
     ax = fig.subplots()
     data = [sub.loc[sub["method"] == m, "score"].to_numpy() for m in methods]
     finite = [d[np.isfinite(d)] for d in data]
-    ax.boxplot(finite, positions=range(len(methods)), widths=0.6, showfliers=False,
-               medianprops={"color": "0.2"}, **_horizontal())  # fmt: skip
+    ax.boxplot(
+        finite,
+        positions=range(len(methods)),
+        widths=0.6,
+        showfliers=False,
+        medianprops={"color": "0.2"},
+        **_horizontal(),
+    )
     rng = np.random.default_rng(0)
     for k, (m, d) in enumerate(zip(methods, finite)):
         picked = m == method
         jitter = rng.uniform(-0.18, 0.18, size=len(d))
-        ax.scatter(d, k + jitter, s=14 if picked else 6, color=Q_COLOR if picked else "0.55",
-                   zorder=3, lw=0)  # fmt: skip
+        ax.scatter(
+            d,
+            k + jitter,
+            s=14 if picked else 6,
+            color=Q_COLOR if picked else "0.55",
+            zorder=3,
+            lw=0,
+        )
     ax.set_yticks(range(len(methods)), methods, fontsize=7)
     for tick, m in zip(ax.get_yticklabels(), methods):
         tick.set_fontweight("bold" if m == method else "normal")
@@ -106,8 +119,10 @@ def fold_figure(folds: pd.DataFrame, q: pd.DataFrame, method: str, task: str) ->
     picked = sub[sub["method"] == method]
     n_seeds = picked["seed"].nunique()
     qv = q.loc[method, task] if method in q.index and task in q.columns else np.nan
-    ax.set_title(f"{task}: fold scores; {method}: {len(picked)} folds over {n_seeds} seed(s), "
-                 f"Q {qv:.2f}", fontsize=8)  # fmt: skip
+    ax.set_title(
+        f"{task}: fold scores; {method}: {len(picked)} folds over {n_seeds} seed(s), Q {qv:.2f}",
+        fontsize=8,
+    )
     return fig
 
 
@@ -148,8 +163,11 @@ def ablation_explorer(
 
     def render(state: Mapping[str, Any]) -> list[Figure]:
         m, t = state["method"], state["task"]
-        second = (fold_figure(folds, task_q, m, t) if folds is not None
-                  else message_figure(NO_FOLD_SCORES))  # fmt: skip
+        second = (
+            fold_figure(folds, task_q, m, t)
+            if folds is not None
+            else message_figure(NO_FOLD_SCORES)
+        )
         return [heatmap_figure(task_q, task_z, m, t), second]
 
     def caption(state: Mapping[str, Any]) -> str:

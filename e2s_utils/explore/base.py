@@ -78,10 +78,9 @@ def widget_mode(environ: Mapping[str, str] | None = None) -> WidgetMode:
 @contextmanager
 def study_style() -> Iterator[None]:
     """Apply the study's matplotlib style inside the block only; rcParams are restored after."""
-    from e2s_utils.plots import apply_style
+    from e2s_utils.plots.style import STYLE
 
-    with matplotlib.rc_context():
-        apply_style()
+    with matplotlib.rc_context(STYLE):
         yield
 
 

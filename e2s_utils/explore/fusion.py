@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from e2s_utils.plots import fusion as fusion_plots
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from e2s_utils.fusion import FusionData
+    from e2s_utils.store.loader import FusionData
 
 #: ``embed(checkpoint_row) -> (ids, X)``: the embeddings of the checkpoint a table row names.
 Embed = Callable[[pd.Series], tuple[Sequence[str], np.ndarray]]
@@ -49,8 +49,11 @@ def task_q(table: pd.DataFrame, row: int) -> pd.DataFrame:
     Raises:
         ValueError: when the table holds no per-task Q column.
     """
-    tasks = [c[2:] for c in table.columns
-             if c.startswith("q_") and not c.startswith(("q_bar", "q_ridge_"))]  # fmt: skip
+    tasks = [
+        c[2:]
+        for c in table.columns
+        if c.startswith("q_") and not c.startswith(("q_bar", "q_ridge_"))
+    ]
     ridge = [c[len("q_ridge_") :] for c in table.columns if c.startswith("q_ridge_")]
     names = list(dict.fromkeys(tasks + ridge))
     if not names:
@@ -161,14 +164,16 @@ def fusion_explorer(
         epoch = int(table["epoch"].iloc[row])
         ids, X = embedded(row)
         tsk = labels[name]
-        kind = "classification" if tsk.kind == "classification" else "regression"
+        kind: Literal["regression", "classification"] = (
+            "classification" if tsk.kind == "classification" else "regression"
+        )
         label_series = tsk.labels.rename(name)
         return [
             curve_figure(table, row),
             task_q_figure(task_q(table, row), f"per-task Q at epoch {epoch}"),
             emb_plots.projection(
                 np.asarray(X), list(ids), label_series, f"epoch {epoch}", kind=kind
-            ),  # fmt: skip
+            ),
         ]
 
     def caption(state: Mapping[str, Any]) -> str:
@@ -184,7 +189,7 @@ def fusion_explorer(
             "checkpoint",
             [(checkpoint_label(table, i), i) for i in range(len(table))],
             checkpoint,
-        ),  # fmt: skip
+        ),
         Choice("task", "colour by", [(n, n) for n in sorted(labels)], task or default_task(labels)),
     ]
     return Explorer(choices, render, caption=caption, title="Fusion checkpoints", mode=mode)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from e2s_utils import config, paths
-from e2s_utils.provenance import atomic_write_bytes
+from e2s_utils.io import atomic_write_bytes
 
 SOURCE_LINK = "notebooks_source"
 EXECUTED_LINK = "notebooks_executed_{profile}"
