@@ -272,6 +272,35 @@ def save_table(
     return written
 
 
+def save_findings(
+    text: str,
+    name: str,
+    ctx: RunContext,
+    *,
+    out_dir: Path | None = None,
+    protocol: Protocol | None = None,
+) -> Path:
+    """Save findings written as sentences, one per line, as a Markdown list with provenance.
+
+    Returns:
+        The written Markdown path.
+    """
+    _check_name(name)
+    out_dir = out_dir or paths.figures_dir()
+    md_path = out_dir / f"{name}.md"
+    body = "\n".join(f"- {line.strip()}" for line in text.splitlines() if line.strip())
+    if protocol is not None:
+        body = f"Protocol: {protocol.label()}\n\n{body}"
+    if ctx.banner:
+        body = f"_{ctx.banner}_\n\n{body}"
+    atomic_write_bytes(md_path, (body + "\n").encode())
+    entry = {"kind": "findings", **record(ctx), "files": {md_path.name: _sha256(md_path)}}
+    if protocol is not None:
+        entry["protocol"] = protocol.to_dict()
+    _update_manifest(out_dir, name, entry)
+    return md_path
+
+
 def read_manifest(out_dir: Path | None = None) -> dict[str, Any]:
     """Load ``MANIFEST.json`` (empty dict when absent)."""
     path = (out_dir or paths.figures_dir()) / MANIFEST_NAME

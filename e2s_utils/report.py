@@ -17,11 +17,19 @@ from e2s_utils.io import atomic_write_text
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RUN_TIMES = "run_times"
 
-#: (artifact stem, heading) of the tables shown, in order; missing ones are skipped.
+#: (artifact stem, heading) of the tables and findings shown, in order; missing ones are skipped.
 TABLES: tuple[tuple[str, str], ...] = (
-    ("table1_ablation", "Table 1: single models, fusions and baselines (mean ± std over seeds)"),
+    ("ablation_findings", "What the ablation supports (paired intervals over folds and seeds)"),
+    (
+        "table1_ablation",
+        "Table 1: single models, fusions and baselines in both presets (mean and interval)",
+    ),
+    ("table1_resolution", "What the data can resolve: the smallest ΔQ̄ a comparison separates"),
+    ("fusion_findings", "The fusion run's reference checkpoints compared"),
     ("fusion_summary", "Fusion compressor: reference checkpoints"),
+    ("long_training_findings", "What the long run supports"),
     ("long_training_curve", "Long training: validation MSE and Q̄ at log-spaced checkpoints"),
+    ("controlled_findings", "Controlled study: when does fusion help, and why"),
 )
 #: (artifact stem, caption) of the figures shown, in order; missing ones are skipped.
 FIGURES: tuple[tuple[str, str], ...] = (

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The test command: lint, unit tests, notebook hygiene, and every notebook under nbval in the smoke
-# profile. Artifacts go to a scratch folder, never into the repository. Exits non-zero on any failure,
-# including pytest's "no tests collected" (exit 5).
+# The test command: lint, types, unit tests with a coverage floor, notebook hygiene, every notebook
+# under nbval in the smoke profile, then every notebook run through JupyterLab in headless Chromium
+# over the same output folder (so every stage comes from cache). Artifacts go to a scratch folder,
+# never into the repository; E2S_ARTIFACTS_DIR keeps the browser test's screenshots. Exits non-zero
+# on any failure, including pytest's "no tests collected" (exit 5).
+#
+#   bash scripts/test.sh [pytest options for the unit tests]
+#
+# Slow unit tests (marked `slow`) run when E2S_RUN_SLOW=1 (CI sets it). Without Chromium the
+# browser test is skipped with a notice; E2S_REQUIRE_BROWSER=1 (CI) makes a missing Chromium a
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=$(mktemp -d)
@@ -11,13 +19,30 @@ export E2S_OUTPUT_DIR="$scratch/outputs" E2S_FIGURES_DIR="$scratch/figures"
 # explorers draw static images under nbval (the rule of e2s_utils.explore.widget_mode)
 export E2S_WIDGETS=static
 unset E2S_DATA_DIR E2S_WEIGHTS_DIR
+t0=$(date +%s)
+step() { echo "== $1 ($(( $(date +%s) - t0 )) s so far)"; }
 
-echo "== ruff (package, tests, benchmarks, notebooks)"
+step "ruff (package, tests, benchmarks, notebooks)"
 ruff check .
 ruff format --check .
 
-echo "== unit tests and notebook hygiene"
-python -m pytest tests "$@"
+step "mypy (the package)"
+mypy e2s_utils
 
-echo "== notebooks under nbval (smoke profile)"
+step "unit tests and notebook hygiene, with coverage of the package"
+python -m pytest tests -n "${E2S_TEST_WORKERS:-2}" --cov=e2s_utils --cov-report=term:skip-covered \
+  --cov-fail-under="${E2S_COVERAGE_FLOOR:-85}" "$@"
+
+step "notebooks under nbval (smoke profile)"
 python -m pytest --nbval-lax --sanitize-with .ci/nbval_sanitize.cfg -p no:cacheprovider notebooks
+
+step "notebooks in JupyterLab, headless Chromium (same outputs, from cache)"
+if command -v "${E2S_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  bash scripts/browser_test.sh --artifacts "${E2S_ARTIFACTS_DIR:-$scratch/browser}"
+elif [[ "${E2S_REQUIRE_BROWSER:-0}" == 1 ]]; then
+  echo "no Chromium found and E2S_REQUIRE_BROWSER=1: install it (apt-get install chromium)" >&2
+  exit 1
+else
+  echo "SKIPPED: no Chromium found (apt-get install chromium, or set E2S_CHROMIUM)"
+fi
+step "done"

@@ -121,3 +121,16 @@ def test_the_dirty_flag_ignores_the_runs_own_outputs(tmp_path: Path) -> None:
     (repo / "e2s_utils" / "code.py").write_text("v2\n")
     assert provenance.git_state(repo)["dirty"] is True  # the code differs from the commit
     assert provenance.git_state(tmp_path / "elsewhere") == {"sha": None, "dirty": None}
+
+
+def test_findings_are_saved_as_a_list_with_provenance(tmp_path: Path, ctx) -> None:
+    protocol = get_protocol("paper", k_folds=5)
+    text = "A beats B: ΔQ̄ = 1.2 (95 % CI 0.3 to 2.1).\n\n  Q̄ does not follow.  \n"
+    md = provenance.save_findings(text, "findings", ctx, out_dir=tmp_path, protocol=protocol)
+    lines = md.read_text().splitlines()
+    bullets = [ln for ln in lines if ln.startswith("- ")]
+    assert bullets == ["- A beats B: ΔQ̄ = 1.2 (95 % CI 0.3 to 2.1).", "- Q̄ does not follow."]
+    assert lines[0].startswith("_SYNTHETIC") and f"Protocol: {protocol.label()}" in lines
+    entry = provenance.read_manifest(tmp_path)["findings"]
+    assert entry["kind"] == "findings" and entry["protocol"] == protocol.to_dict()
+    assert entry["files"] == {"findings.md": provenance.sha256_file(md)}

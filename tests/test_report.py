@@ -54,3 +54,16 @@ def test_results_markdown_names_banners_profiles_and_figures(tmp_path: Path) -> 
         in text
     )
     assert "Table 1" not in text  # no table file, no heading
+
+
+def test_results_markdown_shows_findings_before_their_table_without_the_banner(
+    tmp_path: Path,
+) -> None:
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "ablation_findings.md").write_text("_SYNTHETIC_\n\n- A beats B.\n")
+    (figures / "table1_ablation.md").write_text("_SYNTHETIC_\n\n| a |\n|---|\n| 1 |\n")
+    text = report.results_markdown(figures)
+    assert "What the ablation supports" in text and "- A beats B." in text
+    assert text.index("- A beats B.") < text.index("| a |")
+    assert "_SYNTHETIC_" not in text

@@ -147,6 +147,7 @@ def save_ablation(ctx: RunContext, results: AblationResults, n_probe: int) -> Ab
     heatmap = provenance.save_figure(fig, "ablation_heatmap", ctx)
     summary = ablation_summary(results, table, preset)
     atomic_write_json(ctx.out_dir / "ablation" / "summary.json", summary)
+    provenance.save_findings(format_summary(summary), "ablation_findings", ctx, protocol=protocol)
     resolution = resolution_table(results, summary, n_probe)
     provenance.save_table(resolution, "table1_resolution", ctx, protocol=protocol)
     return AblationOutputs(table, shown, iv, task_q, summary, heatmap, resolution)
@@ -200,4 +201,7 @@ def save_long(ctx: RunContext, result: LongResult) -> LongOutputs:
     provenance.save_table(descents, "long_training_descents", ctx)
     summary = long_summary(result, analysis)
     atomic_write_json(ctx.out_dir / "long_training" / "summary.json", summary)
+    provenance.save_findings(
+        format_long_summary(summary), "long_training_findings", ctx, protocol=ctx.profile.protocol
+    )
     return LongOutputs(analysis, descents, summary, figure)
