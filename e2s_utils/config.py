@@ -157,6 +157,10 @@ class Profile:
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda[:i]``.
         cell_timeout_s: the runner's per-cell timeout.
         progress: show progress bars.
+        prune_snapshots: delete a finished compressor run's snapshots once its checkpoints are
+            evaluated, keeping best-Q̄, best-validation-MSE and last and every checkpoint's
+            embeddings (:func:`~e2s_utils.fusion.prune_snapshots`); an ablation unit keeps none,
+            its numbers being cached. ``False`` keeps every snapshot.
     """
 
     name: ProfileName
@@ -170,6 +174,7 @@ class Profile:
     device: str = "auto"
     cell_timeout_s: int = 3600
     progress: bool = True
+    prune_snapshots: bool = True
 
 
 def _fusion(epochs: int, batch_size: int, checkpoint_every: int) -> FusionConfig:
@@ -244,6 +249,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "device": ("", "device"),
     "cell_timeout_s": ("", "cell_timeout_s"),
     "progress": ("", "progress"),
+    "prune_snapshots": ("", "prune_snapshots"),
 }
 _SECTIONS: dict[str, Any] = {
     "data": DataConfig,

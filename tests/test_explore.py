@@ -283,19 +283,15 @@ def test_fold_score_contract() -> None:
     with pytest.raises(ValueError, match=r"lack columns \['seed'\]"):
         explore.ablation_explorer(q, z, folds.drop(columns="seed"))
 
-    class Cached:  # today's ablation results: no fold scores
-        pass
+    class Results:  # the ablation's results: fold scores of both presets, with titles
+        def folds(self) -> pd.DataFrame:
+            both = [folds.assign(preset="as_intended"), folds.assign(preset="as_published_code")]
+            return pd.concat(both, ignore_index=True).assign(title="t")
 
-    class WithFolds:
-        def fold_scores(self) -> pd.DataFrame:
-            return folds
-
-    assert explore.ablation_fold_scores(Cached()) is None
-    assert explore.ablation_fold_scores(WithFolds()) is not None
-    assert (
-        explore.ablation_fold_scores(type("Partial", (), {"fold_scores": folds[["method"]]})())
-        is None
-    )
+    shown = explore.ablation_fold_scores(Results(), "as_intended")
+    assert shown is not None and list(shown.columns) == ["method", "task", "seed", "fold", "score"]
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), folds.reset_index(drop=True))
+    assert explore.ablation_fold_scores(Results(), "no_such_preset") is None
 
 
 def test_the_runner_kernels_get_static_explorers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,6 +198,8 @@ def fusion_explorer(
 def checkpoint_embedder(run_dir: Path, data: FusionData, device: str = "cpu") -> Embed:
     """``embed(row) -> (ids, X)`` for :func:`fusion_explorer`: the row's checkpoint applied to ``data``.
 
+    Reads the checkpoint's kept embeddings (also after its snapshot was pruned), else embeds.
+
     Args:
         run_dir: the fusion run directory (the table's ``checkpoint`` paths are relative to it).
         data: the samples to embed (the probed split).
@@ -206,6 +208,9 @@ def checkpoint_embedder(run_dir: Path, data: FusionData, device: str = "cpu") ->
     from e2s_utils import fusion
 
     def embed(row: pd.Series) -> tuple[list[str], np.ndarray]:
-        return list(data.ids), fusion.embed(Path(run_dir) / str(row["checkpoint"]), data, device)
+        X = fusion.checkpoint_embeddings(
+            Path(run_dir), str(row["checkpoint"]), int(row["epoch"]), data, device
+        )
+        return list(data.ids), X
 
     return embed

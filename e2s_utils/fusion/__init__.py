@@ -3,7 +3,7 @@
 Modules: :mod:`~e2s_utils.fusion.config` (what determines a run), :mod:`~e2s_utils.fusion.model`
 (the network, optimiser and loss), :mod:`~e2s_utils.fusion.checkpoints` (a run on disk),
 :mod:`~e2s_utils.fusion.train` (resumable training), :mod:`~e2s_utils.fusion.curve` (every
-checkpoint through the benchmark) and :mod:`~e2s_utils.fusion.submission` (the CSV). The data come
+checkpoint through the benchmark), :mod:`~e2s_utils.fusion.snapshots` (pruning a finished run) and :mod:`~e2s_utils.fusion.submission` (the CSV). The data come
 from the one loader, :func:`e2s_utils.store.load_inputs`.
 """
 
@@ -23,7 +23,9 @@ from e2s_utils.fusion.checkpoints import (
 from e2s_utils.fusion.config import FusionConfig, FusionError, default_loss_weight
 from e2s_utils.fusion.curve import (
     best_checkpoints,
+    checkpoint_embeddings,
     embed,
+    embeddings_path,
     evaluate_checkpoints,
     probe_columns,
     random_embeddings,
@@ -37,6 +39,7 @@ from e2s_utils.fusion.model import (
     make_optimizer,
     reconstruction_losses,
 )
+from e2s_utils.fusion.snapshots import PruneReport, prune_snapshots, reference_snapshots
 from e2s_utils.fusion.submission import write_submission
 from e2s_utils.fusion.train import train, validate
 
@@ -45,21 +48,26 @@ __all__ = [
     "FusionCompressor",
     "FusionConfig",
     "FusionError",
+    "PruneReport",
     "best_checkpoints",
     "build_model",
+    "checkpoint_embeddings",
     "checkpoint_path",
     "count_parameters",
     "default_loss_weight",
     "embed",
+    "embeddings_path",
     "evaluate_checkpoints",
     "list_checkpoints",
     "load_checkpoint",
     "make_optimizer",
     "model_from_checkpoint",
     "probe_columns",
+    "prune_snapshots",
     "random_embeddings",
     "read_history",
     "reconstruction_losses",
+    "reference_snapshots",
     "resume_path",
     "run_dir_for",
     "run_findings",

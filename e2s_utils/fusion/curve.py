@@ -5,6 +5,8 @@
 Each result is cached (:mod:`e2s_utils.cache`) under a key holding the run, the checkpoint, the
 probed data, the labels, the protocol (name and every value), the probe and the evaluator's code
 version, so a rerun reuses exactly what is still valid and an interrupted evaluation resumes.
+Each checkpoint's embeddings of the probed samples are kept beside the run (``embeddings/``): a
+checkpoint stays on the curve, and can be evaluated again, after its snapshot was pruned.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from e2s_utils.cache import CacheKey, read_result, write_result
 from e2s_utils.fusion import checkpoints as ck
 from e2s_utils.fusion.config import FusionError
+from e2s_utils.io import atomic_write_bytes, npy_bytes
 from e2s_utils.store.loader import FusionData, restrict_tasks
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 EMBED_BATCH = 512
 #: Checkpoints probed in one batched computation (bounds the memory of the stacked embeddings).
 CHECKPOINTS_PER_BATCH = 8
+#: Folder of a run holding each checkpoint's embeddings of the probed samples.
+EMBEDDINGS_DIR = "embeddings"
 
 
 @torch.no_grad()
@@ -63,19 +68,81 @@ def probe_columns(probe: str) -> tuple[str, str]:
     return ("q_bar", "q_") if probe == "linear" else (f"q_bar_{probe}", f"q_{probe}_")
 
 
+def entry_name(checkpoint: str, epoch: int) -> str:
+    """The name of a table row's checkpoint (``epoch_XXXXX`` or ``best_val_epoch_XXXXX``)."""
+    if checkpoint == ck.BEST_VAL:
+        return f"best_val_epoch_{int(epoch):05d}"
+    return Path(checkpoint).stem
+
+
+def _checkpoint_of(name: str) -> str:
+    """The snapshot file (relative to the run) that an entry name stands for."""
+    if name.startswith("best_val_epoch_"):
+        return ck.BEST_VAL
+    return ck.checkpoint_path(Path(), int(name.removeprefix("epoch_"))).as_posix()
+
+
+def embeddings_path(run_dir: Path, name: str, data: FusionData) -> Path:
+    """``run_dir/embeddings/<name>__<data fingerprint>.npy``: a checkpoint's kept embeddings."""
+    return Path(run_dir) / EMBEDDINGS_DIR / f"{name}__{data.fingerprint()[:16]}.npy"
+
+
 def _entries(
-    run_dir: Path, include_best_val: bool
-) -> tuple[list[tuple[int, Path, str]], int | None]:
-    ckpts = ck.list_checkpoints(run_dir)
-    entries = [(epoch, path, f"epoch_{epoch:05d}") for epoch, path in ckpts]
-    best_path = run_dir / ck.BEST_VAL
+    run_dir: Path, include_best_val: bool, data: FusionData
+) -> tuple[list[tuple[int, str, str]], int | None]:
+    """``(epoch, checkpoint file relative to the run, name)`` of every evaluable checkpoint.
+
+    A checkpoint is evaluable while its snapshot is on disk or its embeddings of ``data`` are kept
+    (a pruned snapshot: :func:`~e2s_utils.fusion.snapshots.prune_snapshots`).
+    """
+    names = {f"epoch_{epoch:05d}": epoch for epoch, _ in ck.list_checkpoints(run_dir)}
+    suffix = f"__{data.fingerprint()[:16]}"
+    folder = Path(run_dir) / EMBEDDINGS_DIR
+    for path in folder.glob(f"epoch_*{suffix}.npy") if folder.is_dir() else ():
+        stem = path.name.removesuffix(f"{suffix}.npy").removeprefix("epoch_")
+        if stem.isdigit():
+            names.setdefault(f"epoch_{stem}", int(stem))
+    entries = [(epoch, _checkpoint_of(name), name) for name, epoch in names.items()]
+    best_path = Path(run_dir) / ck.BEST_VAL
     best_epoch: int | None = None
     if include_best_val and best_path.is_file():
         best_epoch = int(ck.load_checkpoint(best_path)["epoch"])
-        if best_epoch not in {e for e, _ in ckpts}:
-            entries.append((best_epoch, best_path, f"best_val_epoch_{best_epoch:05d}"))
-            entries.sort(key=lambda item: item[0])
-    return entries, best_epoch
+        if best_epoch not in names.values():
+            entries.append((best_epoch, ck.BEST_VAL, f"best_val_epoch_{best_epoch:05d}"))
+    return sorted(entries), best_epoch
+
+
+def checkpoint_embeddings(
+    run_dir: Path, checkpoint: str, epoch: int, data: FusionData, device: str = "cpu"
+) -> np.ndarray:
+    """A table row's checkpoint applied to ``data``, kept beside the run and reused.
+
+    The embeddings are written once per checkpoint and data (``embeddings/``), so a checkpoint can
+    be evaluated again (another protocol, the explorer) after its snapshot was pruned.
+
+    Args:
+        run_dir: the run directory.
+        checkpoint: the snapshot file relative to the run (a table's ``checkpoint`` column).
+        epoch: its epoch (names ``best_val.pt``'s entry).
+        data: the samples to embed.
+        device: torch device of the embedding.
+
+    Raises:
+        FusionError: when neither the embeddings nor the snapshot are there.
+    """
+    run_dir = Path(run_dir)
+    kept = embeddings_path(run_dir, entry_name(checkpoint, epoch), data)
+    if kept.is_file():
+        return np.load(kept)
+    snapshot = run_dir / checkpoint
+    if not snapshot.is_file():
+        raise FusionError(
+            f"{snapshot} was pruned and its embeddings of these samples were not kept; rerun the "
+            "training with prune_snapshots=False to keep every snapshot"
+        )
+    X = embed(snapshot, data, device=device)
+    atomic_write_bytes(kept, npy_bytes(X))
+    return X
 
 
 def _run_identity(run_dir: Path) -> str:
@@ -93,7 +160,7 @@ def _cache_file(run_dir: Path, name: str, probe: str, key: CacheKey) -> Path:
 
 
 def _cached(
-    entries: list[tuple[int, Path, str]],
+    entries: list[tuple[int, str, str]],
     run_id: str,
     data: FusionData,
     tasks_fp: str,
@@ -168,7 +235,7 @@ def evaluate_checkpoints(
     from e2s_utils.store.loader import _tasks_fingerprint
 
     run_dir = Path(run_dir)
-    entries, best_epoch = _entries(run_dir, include_best_val)
+    entries, best_epoch = _entries(run_dir, include_best_val, data)
     if not entries:
         raise FusionError(f"{run_dir} holds no checkpoints; train the compressor first")
     tasks = restrict_tasks(tasks, data.ids)
@@ -180,8 +247,8 @@ def evaluate_checkpoints(
     for lo in range(0, len(missing), CHECKPOINTS_PER_BATCH):  # several checkpoints at once
         batch = missing[lo : lo + CHECKPOINTS_PER_BATCH]
         X = {
-            n: embed(p, data, device=device)
-            for _, p, n in tqdm(batch, disable=not progress, desc="embed checkpoints", unit="ckpt")
+            n: checkpoint_embeddings(run_dir, p, e, data, device)
+            for e, p, n in tqdm(batch, disable=not progress, desc="embed checkpoints", unit="ckpt")
         }
         for probe in probes:
             todo = {n: x for n, x in X.items() if found[(n, probe)] is None}
@@ -211,11 +278,11 @@ def evaluate_checkpoints(
         for probe in probes:
             result = found[(name, probe)]
             if results is not None:
-                results.setdefault(path.relative_to(run_dir).as_posix(), {})[probe] = result
+                results.setdefault(path, {})[probe] = result
             qcol, prefix = probe_columns(probe)
             row[qcol] = float(result.q_bar)
             row.update({f"{prefix}{t}": float(result.tasks[t].q) for t in sorted(result.tasks)})
-        row["checkpoint"] = path.relative_to(run_dir).as_posix()
+        row["checkpoint"] = path
         row["best_val"] = epoch == best_epoch
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -158,7 +158,8 @@ def run_long(
 
     The run lives in ``root/run__<key[:12]>`` and the twin in ``root/twin__<key[:12]>``, their keys
     holding the configuration, the data and the protocol; a rerun after any interruption only
-    does what is left.
+    does what is left. Once both are evaluated, their snapshots are pruned when the profile says
+    so (:attr:`~e2s_utils.config.Profile.prune_snapshots`).
     """
     from e2s_utils import fusion
     from e2s_utils.fusion import checkpoints as ck
@@ -206,6 +207,9 @@ def run_long(
     )
     curve, folds = _curve(dirs["run"], data.probe, inputs, profile, device, progress)
     twin_curve, twin_folds = _curve(dirs["twin"], data.probe, inputs, profile, device, progress)
+    if profile.prune_snapshots:  # both evaluated: keep best-Q̄, best-MSE, last, the embeddings
+        for run_dir, table in ((dirs["run"], curve), (dirs["twin"], twin_curve)):
+            fusion.prune_snapshots(run_dir, fusion.reference_snapshots(table), data.probe)
     drops = [e for e in cfg.checkpoint_epochs or () if e in _drop_epochs(cfg, steps)]
     return LongResult(
         pd.DataFrame(history),

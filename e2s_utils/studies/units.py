@@ -4,7 +4,9 @@ A unit's result is cached (:mod:`e2s_utils.cache`) under a key holding the row, 
 compressor's configuration, the protocol, the split, the labels and the stores' identities; a fusion
 row trains in ``<root>/runs/<stem>/`` (resumable) and evaluates every checkpoint (cached). For each
 unit three checkpoints are kept: the best-Q̄ one (the paper's choice, made on the probed labels),
-the best-validation-MSE one and the last one, each with its per-task Q and every fold score.
+the best-validation-MSE one and the last one, each with its per-task Q and every fold score. Once
+the result is cached, the run's weights are deleted (the profile's ``prune_snapshots``); its history
+and cached evaluations stay.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ def _fusion_unit(
     picks = select_checkpoints(curve, sorted(inputs.tasks))
     best_file = str(curve.loc[picks["best_q"], "checkpoint"])
     # the converged ridge probe beside it, on the chosen checkpoint only (half the cost)
-    X = fusion.embed(run_dir / best_file, data.probe, device=device)
+    best_epoch = int(curve.loc[picks["best_q"], "epoch"])
+    X = fusion.checkpoint_embeddings(run_dir, best_file, best_epoch, data.probe, device)
     ridge = evaluate(data.probe.ids, X, inputs.tasks, protocol=profile.protocol, probe="ridge")
     selections = {}
     for sel, i in picks.items():
@@ -260,6 +263,10 @@ def run_unit(
         selections, extra = _direct_unit(run, profile, inputs)
     result = {"run": run.name, "seed": seed, "selections": selections, **extra}
     write_result(path, key, result)
+    if run.method == "fusion" and profile.prune_snapshots:  # every number is in the result
+        from e2s_utils.fusion import prune_snapshots
+
+        prune_snapshots(run_dir, keep=())
     return result
 
 
