@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2s_utils import fusion
 from e2s_utils import evaluate as ev
+from e2s_utils import fusion
 from e2s_utils.fusion import FusionError
 from e2s_utils.store import FusionData
 from tests.helpers import random_tasks, small_fusion_config, train_val
