@@ -8,14 +8,26 @@ time of every notebook.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from e2s_utils import paths
 from e2s_utils.io import atomic_write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RUN_TIMES = "run_times"
+#: The demo's end-to-end record, rewritten by every complete demo run (its cold or warm section).
+END_TO_END = paths.REPO_ROOT / "benchmarks" / "results" / "end_to_end_demo.md"
+END_TO_END_HEADER = (
+    "# End-to-end `demo` run: wall time, peak memory and disk per notebook\n\n"
+    "Written by `e2s reproduce --profile demo` itself after every complete run (the cold or the warm\n"
+    "section): wall time per notebook, the kernel's peak resident memory, how much `outputs/` grew\n"
+    "(negative where snapshots were pruned) and the 1-minute load average at its start and end.\n"
+)
 
 #: (artifact stem, heading) of the tables and findings shown, in order; missing ones are skipped.
 TABLES: tuple[tuple[str, str], ...] = (
@@ -45,26 +57,94 @@ FIGURES: tuple[tuple[str, str], ...] = (
 )
 
 
-def write_run_times(
-    rows: list[dict[str, object]], profile: str, out_dir: Path | None = None
-) -> Path:
-    """Record the wall time per notebook of a run as ``run_times.csv`` and ``.md`` in ``figures/``."""
+@dataclass(frozen=True)
+class RunRecord:
+    """What describes a complete run besides its per-notebook rows.
+
+    Attributes:
+        profile: the profile.
+        cold: whether the run started with nothing of the profile's outputs.
+        shared_kernel: whether the notebooks shared one kernel.
+        kernel_starts: kernels started.
+        outputs_mb: size of the outputs folder afterwards.
+    """
+
+    profile: str
+    cold: bool
+    shared_kernel: bool = True
+    kernel_starts: int = 0
+    outputs_mb: float = 0.0
+
+
+def machine_description() -> str:
+    """CPU model, cores, memory, Python and torch versions of this machine."""
+    import platform
+
+    from e2s_utils.provenance import package_versions
+
+    cpu = platform.processor() or platform.machine()
+    memory = ""
+    with contextlib.suppress(OSError, StopIteration):
+        names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
+        cpu = names[0].split(":", 1)[1].strip() if names else cpu
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        mem_kb = next(int(ln.split()[1]) for ln in meminfo if ln.startswith("MemTotal"))
+        memory = f", {mem_kb / 2**20:.0f} GiB"
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, torch "
+        f"{package_versions()['torch']}"
+    )
+
+
+def _record_markdown(rows: list[dict[str, Any]], record: RunRecord) -> str:
     import pandas as pd
 
-    from e2s_utils.io import atomic_write_bytes
-    from e2s_utils.provenance import device_description, package_versions
-
-    out_dir = out_dir or paths.figures_dir()
     df = pd.DataFrame(rows)
     total = float(df["seconds"].sum()) if len(df) else 0.0
-    atomic_write_bytes(out_dir / f"{RUN_TIMES}.csv", df.to_csv(index=False).encode())
-    header = (
-        f"Profile `{profile}`, {device_description('cpu')}, torch "
-        f"{package_versions()['torch']}; total {total / 60:.1f} min.\n\n"
+    kernels = (
+        f"one shared kernel ({record.kernel_starts} started)"
+        if record.shared_kernel
+        else f"a fresh kernel per notebook ({record.kernel_starts})"
     )
-    md = header + df.to_markdown(index=False, floatfmt=".1f") + "\n"
-    atomic_write_bytes(out_dir / f"{RUN_TIMES}.md", md.encode())
+    header = (
+        f"Profile `{record.profile}`, {'cold (nothing cached)' if record.cold else 'warm'} run; "
+        f"machine: {machine_description()}; {kernels}. Total **{total / 60:.1f} min**; "
+        f"outputs afterwards **{record.outputs_mb / 1e3:.2f} GB**.\n\n"
+    )
+    return header + df.to_markdown(index=False, floatfmt=".1f") + "\n"
+
+
+def write_run_times(
+    rows: list[dict[str, Any]], record: RunRecord, out_dir: Path | None = None
+) -> Path:
+    """Record a run's costs per notebook as ``run_times.csv`` and ``.md`` in ``figures/``."""
+    import pandas as pd
+
+    out_dir = out_dir or paths.figures_dir()
+    atomic_write_text(out_dir / f"{RUN_TIMES}.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(out_dir / f"{RUN_TIMES}.md", _record_markdown(rows, record))
     return out_dir / f"{RUN_TIMES}.md"
+
+
+def update_end_to_end(
+    rows: list[dict[str, Any]], record: RunRecord, path: Path | None = None
+) -> Path:
+    """Write the run into its section (cold or warm) of ``benchmarks/results/end_to_end_demo.md``.
+
+    The file's other section and its hand-written notes are kept; a missing section is added.
+    """
+    path = path or END_TO_END
+    kind = "cold" if record.cold else "warm"
+    start, end = f"<!-- {kind}:start -->", f"<!-- {kind}:end -->"
+    body = f"{start}\n{_record_markdown(rows, record)}{end}"
+    text = path.read_text() if path.exists() else END_TO_END_HEADER
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + body + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n## The last {kind} run\n\n{body}\n"
+    atomic_write_text(path, text)
+    return path
 
 
 def results_markdown(figures_dir: Path | None = None) -> str:
@@ -101,7 +181,7 @@ def results_markdown(figures_dir: Path | None = None) -> str:
     times = figures_dir / f"{RUN_TIMES}.md"
     if times.exists():
         lines += [
-            "#### Wall time per notebook of the run that wrote this section",
+            "#### Cost per notebook of the run that wrote this section",
             "",
             "Stages resume from what earlier runs left in `outputs/`, so a rerun is "
             "faster than a cold one; cold-run timings are in "

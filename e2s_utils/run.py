@@ -5,7 +5,9 @@ order into the executed-copies folder (never over a source notebook). Before run
 ``-p name value`` against the notebooks' ``parameters`` cells and refuses unknown names (papermill
 itself only warns). It sweeps the extraction notebook over the registry's models, one executed copy
 per model. Afterwards it verifies that every code cell ran, and it prints a closing table. A failing
-notebook stops the sequence with a non-zero exit naming the notebook and the cell.
+notebook stops the sequence with a non-zero exit naming the notebook and the cell. Notebooks run in
+one shared kernel by default (:mod:`e2s_utils.kernels`); each job records its wall time, the
+kernel's peak memory, how much the outputs grew and the load average.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class JobResult:
     figures: int = 0
     message: str = ""
     output: Path | None = None
+    peak_memory_mb: float | None = None
+    outputs_growth_mb: float = 0.0
+    load_start: float = 0.0
+    load_end: float = 0.0
 
 
 @dataclass
@@ -68,6 +74,10 @@ class RunSummary:
     """All job results of a runner invocation."""
 
     results: list[JobResult] = field(default_factory=list)
+    cold: bool = False
+    shared_kernel: bool = True
+    kernel_starts: int = 0
+    outputs_mb: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -258,29 +268,73 @@ def kernel_environment() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def execute(jobs: list[Job], profile: config.Profile, *, log_output: bool = False) -> RunSummary:
-    """Execute the jobs in order with papermill; stop at the first failure."""
+def outputs_size_mb(root: Path) -> float:
+    """Bytes under ``root`` in MB (files only; 0 when absent)."""
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name), follow_symlinks=False).st_size
+    return total / 1e6
+
+
+def is_cold(profile_name: str) -> bool:
+    """Whether nothing of the profile's outputs exists yet (a cold run computes everything)."""
+    folder = paths.profile_dir(profile_name)
+    return not folder.is_dir() or not any(folder.iterdir())
+
+
+def execute(
+    jobs: list[Job],
+    profile: config.Profile,
+    *,
+    log_output: bool = False,
+    shared_kernel: bool = True,
+) -> RunSummary:
+    """Execute the jobs in order with papermill; stop at the first failure.
+
+    Args:
+        jobs: the planned jobs.
+        profile: their profile (cell timeout; the cold/warm check).
+        log_output: stream the notebooks' output to the console.
+        shared_kernel: one kernel for all notebooks (namespace cleared between them) instead of
+            a fresh kernel per notebook.
+    """
+    from e2s_utils.kernels import Kernels
+
     papermill_logger = logging.getLogger("papermill")
     if not any(isinstance(f, _KnownParametersFilter) for f in papermill_logger.filters):
         papermill_logger.addFilter(_KnownParametersFilter())
-    with kernel_environment():
-        return _execute(jobs, profile, log_output=log_output)
+    summary = RunSummary(cold=is_cold(profile.name), shared_kernel=shared_kernel)
+    with kernel_environment(), Kernels(shared=shared_kernel) as kernels:
+        _execute(jobs, profile, kernels, summary, log_output=log_output)
+        summary.kernel_starts = kernels.starts
+    summary.outputs_mb = outputs_size_mb(paths.output_root())
+    return summary
 
 
-def _execute(jobs: list[Job], profile: config.Profile, *, log_output: bool) -> RunSummary:
+def _execute(
+    jobs: list[Job], profile: config.Profile, kernels: Any, summary: RunSummary, *, log_output: bool
+) -> None:
     import papermill as pm
 
-    summary = RunSummary()
+    from e2s_utils.kernels import ENGINE_NAME
+
     for job in jobs:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         print(f"==> {job.label}  {json.dumps(job.parameters)}", flush=True)
+        size0, load0 = outputs_size_mb(paths.output_root()), os.getloadavg()[0]
         start, wall_start = time.perf_counter(), time.time() - 0.05  # coarse fs clocks
+        km, peak, failure = None, None, None
         try:
+            km = kernels.acquire(job.output.parent)
             pm.execute_notebook(
                 str(job.source),
                 str(job.output),
                 parameters=job.parameters,
-                kernel_name="python3",
+                kernel_name=kernels.kernel_name,
+                engine_name=ENGINE_NAME,
+                km=km,
                 cwd=str(job.output.parent),
                 execution_timeout=profile.cell_timeout_s,
                 progress_bar=False,
@@ -289,18 +343,26 @@ def _execute(jobs: list[Job], profile: config.Profile, *, log_output: bool) -> R
             )
             verify_executed(job.output)
         except Exception as err:  # noqa: BLE001 - reported with the notebook and cell, then exit 1
-            seconds = time.perf_counter() - start
-            summary.results.append(
-                JobResult(job.label, "FAILED", seconds, message=_describe_failure(job, err))
-            )
-            return summary
+            failure = _describe_failure(job, err)
+        finally:
+            if km is not None:
+                peak = kernels.release(km)
         seconds = time.perf_counter() - start
-        summary.results.append(
-            JobResult(
-                job.label, "ok", seconds, _artifacts_written_since(wall_start), output=job.output
-            )
+        result = JobResult(
+            job.label,
+            "FAILED" if failure else "ok",
+            seconds,
+            0 if failure else _artifacts_written_since(wall_start),
+            message=failure or "",
+            output=None if failure else job.output,
+            peak_memory_mb=peak,
+            outputs_growth_mb=outputs_size_mb(paths.output_root()) - size0,
+            load_start=load0,
+            load_end=os.getloadavg()[0],
         )
-    return summary
+        summary.results.append(result)
+        if failure:
+            return
 
 
 def _describe_failure(job: Job, err: Exception) -> str:
@@ -334,14 +396,34 @@ def _locate_failed_cell(path: Path) -> tuple[int, str] | None:
 
 
 def record_complete_run(summary: RunSummary, profile_name: str) -> None:
-    """After a complete run: record wall times; refresh the README when figures/ is the repo's."""
+    """After a complete run: record its costs; refresh the README when figures/ is the repo's.
+
+    The demo profile's record also goes to ``benchmarks/results/end_to_end_demo.md`` (its cold or
+    warm section), when the run wrote into the repository's ``figures/``.
+    """
     from e2s_utils import report
 
     rows = [
-        {"notebook": r.label, "seconds": round(r.seconds, 1), "figures and tables": r.figures}
+        {
+            "notebook": r.label,
+            "seconds": round(r.seconds, 1),
+            "peak memory (MB)": None if r.peak_memory_mb is None else round(r.peak_memory_mb),
+            "outputs growth (MB)": round(r.outputs_growth_mb, 1),
+            "load avg (start, end)": f"{r.load_start:.1f}, {r.load_end:.1f}",
+            "figures and tables": r.figures,
+        }
         for r in summary.results
     ]
-    report.write_run_times(rows, profile_name)
+    record = report.RunRecord(
+        profile=profile_name,
+        cold=summary.cold,
+        shared_kernel=summary.shared_kernel,
+        kernel_starts=summary.kernel_starts,
+        outputs_mb=summary.outputs_mb,
+    )
+    report.write_run_times(rows, record)
     if paths.figures_dir().resolve() == (paths.REPO_ROOT / "figures").resolve():
+        if profile_name == "demo":
+            report.update_end_to_end(rows, record)
         if report.update_readme():
             print("README.md results section updated from this run's artifacts")

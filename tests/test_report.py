@@ -15,7 +15,9 @@ def test_report_rewrites_only_the_marked_section(tmp_path: Path) -> None:
     figures.mkdir()
     (figures / "fusion_summary.md").write_text("_SYNTHETIC banner_\n\n| a |\n|---|\n| 1 |\n")
     report.write_run_times(
-        [{"notebook": "10_x", "seconds": 12.5, "figures and tables": 2}], "demo", out_dir=figures
+        [{"notebook": "10_x", "seconds": 12.5, "figures and tables": 2}],
+        report.RunRecord("demo", cold=True, kernel_starts=1, outputs_mb=2500.0),
+        out_dir=figures,
     )
     assert (figures / "run_times.csv").read_text().splitlines()[
         0
@@ -67,3 +69,21 @@ def test_results_markdown_shows_findings_before_their_table_without_the_banner(
     assert "What the ablation supports" in text and "- A beats B." in text
     assert text.index("- A beats B.") < text.index("| a |")
     assert "_SYNTHETIC_" not in text
+
+
+def test_the_end_to_end_record_rewrites_its_own_section_only(tmp_path: Path) -> None:
+    path = tmp_path / "end_to_end_demo.md"
+    rows = [{"notebook": "10_x", "seconds": 60.0, "peak memory (MB)": 900}]
+    report.update_end_to_end(rows, report.RunRecord("demo", cold=True, outputs_mb=2900.0), path)
+    text = path.read_text()
+    assert text.startswith(report.END_TO_END_HEADER) and "<!-- cold:start -->" in text
+    assert "cold (nothing cached)" in text and "2.90 GB" in text and "1.0 min" in text
+    assert "cores" in text and "torch" in text  # the machine is named
+    path.write_text(text + "\nA hand-written note.\n")
+    warm = [{"notebook": "10_x", "seconds": 6.0, "peak memory (MB)": 500}]
+    report.update_end_to_end(warm, report.RunRecord("demo", cold=False, outputs_mb=2900.0), path)
+    cold_again = [{"notebook": "10_x", "seconds": 42.0, "peak memory (MB)": 800}]
+    report.update_end_to_end(cold_again, report.RunRecord("demo", cold=True), path)
+    text = path.read_text()
+    assert "A hand-written note." in text and "<!-- warm:start -->" in text
+    assert " 42.0 |" in text and " 60.0 |" not in text and " 6.0 |" in text

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of the source notebooks (default: the repository's)",
     )
     p.add_argument(
+        "--fresh-kernels",
+        action="store_true",
+        help="start a fresh kernel for every notebook (default: one shared kernel, its namespace "
+        "cleared between notebooks, so heavy imports are paid once)",
+    )
+    p.add_argument(
         "--executed-dir",
         type=Path,
         default=None,
@@ -83,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             print(f"  {job.label}: {json.dumps(job.parameters)}")
         return 0
-    summary = execute(jobs, profile, log_output=args.log_output)
+    summary = execute(
+        jobs, profile, log_output=args.log_output, shared_kernel=not args.fresh_kernels
+    )
     print()
     print(summary.table())
     failed = [r for r in summary.results if r.status != "ok"]
