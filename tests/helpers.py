@@ -379,3 +379,130 @@ def two_notebooks(folder: Path) -> Path:
     )
     write_notebook(folder / "30_fusion.ipynb", ['print("second", profile)'])
     return folder
+
+
+def fake_evaluate(ids: Sequence[str], X: np.ndarray, tasks: Mapping[str, LabelTask], **kw: object):
+    """A fast stand-in for :func:`e2s_utils.evaluate.evaluate`, deterministic in its input.
+
+    Each task's K fold scores (K from the protocol) are the absolute correlation of the
+    embeddings' first principal component with the labels, plus a fixed per-fold wobble; the
+    ridge probe scores 0.1 higher. Returns a real :class:`~e2s_utils.evaluate.EvalResult`, so
+    everything downstream (caches, tables, statistics) runs unchanged.
+    """
+    from e2s_utils.evaluate import EvalResult, TaskResult, get_protocol, summarize_folds
+
+    protocol = kw.get("protocol", "paper")
+    protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    probe = str(kw.get("probe", "linear"))
+    X = np.asarray(X, dtype=np.float64)
+    centred = X - X.mean(0)
+    pc = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    row = {str(i): k for k, i in enumerate(ids)}
+    results = {}
+    for name in sorted(tasks):
+        task = tasks[name]
+        keep = [i for i in task.labels.index if i in row]
+        x = pc[[row[i] for i in keep]]
+        y = task.labels[keep].to_numpy(dtype=float)
+        base = abs(np.corrcoef(x, y)[0, 1]) if len(keep) > 2 and x.std() and y.std() else 0.0
+        base += 0.1 if probe == "ridge" else 0.0
+        folds = base + 0.05 * np.sin(np.arange(protocol.k_folds) + len(name))
+        mean, std, q = summarize_folds(folds)
+        results[name] = TaskResult(name, task.kind, len(keep), mean, std, q, folds)
+    q_bar = float(np.mean([t.q for t in results.values()]))
+    config = {"probe": probe, "protocol": protocol.to_dict(), "fake": True}
+    return EvalResult(probe, q_bar, results, config)
+
+
+#: Fold-score level of each row of :func:`fake_ablation_results` (by label).
+ABLATION_LEVELS: dict[str, float] = {
+    "DOFA": 0.30,
+    "CROMA": 0.34,
+    "DOFA + CROMA": 0.50,
+    "DOFA + CROMA without dropout": 0.499,
+    "Random embeddings": -0.20,
+    "PCA of DOFA + CROMA": 0.36,
+    "DOFA + CROMA, raw": 0.60,
+}
+
+
+def fake_ablation_results(seeds: int = 3, k_folds: int = 10, tasks: Sequence[str] = ("t1", "t2")):
+    """Ablation results of the smoke profile on DOFA and CROMA without running anything.
+
+    Every row's fold scores are its :data:`ABLATION_LEVELS` level (0.05 lower under
+    ``as_published_code``), plus 0.01 per seed index and a fixed fold wobble; Q, Q̄ and the
+    selections follow from them as a real unit's would. The best-MSE and last selections score
+    1 and 2 Q̄ lower than the best-Q̄ one.
+
+    Returns:
+        ``(profile, results)``.
+    """
+    from e2s_utils import config, studies
+    from e2s_utils.evaluate import summarize_folds
+
+    profile = config.get_profile(
+        "smoke",
+        models=("dofa", "croma"),
+        baselines=("random",),
+        ablation_seeds=seeds,
+        eval_k_folds=k_folds,
+    )
+    runs = studies.ablation_runs(profile)
+    wobble = 0.03 * np.sin(np.arange(k_folds) * 1.7)
+    units: dict[str, list[dict]] = {}
+    for run in runs:
+        level = ABLATION_LEVELS[run.label] - (0.05 if run.preset == "as_published_code" else 0)
+        units[run.name] = []
+        for k, seed in enumerate(studies.seed_list(profile, run) if run.seeded else [None]):
+            folds = {t: level + 0.01 * k + j * 0.002 + wobble for j, t in enumerate(tasks)}
+            q = {t: summarize_folds(f)[2] for t, f in folds.items()}
+            q_bar = float(np.mean(list(q.values())))
+            selections = {}
+            for sel, shift in (("best_q", 0.0), ("best_mse", -1.0), ("last", -2.0)):
+                selections[sel] = {
+                    "epoch": 10 + k if run.seeded else None,
+                    "val_mse": 0.1 * (k + 1) if run.seeded else None,
+                    "q_bar": q_bar + shift,
+                    "q": {t: v + shift for t, v in q.items()},
+                    "folds": {t: f.tolist() for t, f in folds.items()},
+                    "q_bar_ridge": q_bar + 3,
+                    "q_ridge": {t: v + 3 for t, v in q.items()},
+                    "folds_ridge": {t: (f + 0.05).tolist() for t, f in folds.items()},
+                }
+            units[run.name].append({"run": run.name, "seed": seed, "selections": selections})
+    results = studies.AblationResults(runs, units, list(tasks), profile.protocol.to_dict())
+    return profile, results
+
+
+def mse_curve(
+    kind: str, n: int = 1600, noise: float = 0.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A validation-MSE curve over epochs ``0 .. n`` of a known shape, on the log-epoch axis.
+
+    Args:
+        kind: ``double`` (down to a minimum near epoch 20, a bump near 150, down again to the
+            end), ``single`` (one straight descent) or ``u`` (down to epoch ~30, then up).
+        n: the last epoch.
+        noise: std of Gaussian noise added to ``log10 MSE``.
+        seed: noise seed.
+
+    Returns:
+        ``(epochs, mse)``.
+    """
+    e = np.arange(0, n + 1, dtype=float)
+    x = np.log10(np.maximum(e, 1))
+    if kind == "double":
+        y = 0.0 - 1.0 * x + 1.6 * np.exp(-((x - 2.1) ** 2) / (2 * 0.25**2))
+    elif kind == "single":
+        y = 1.0 - 0.8 * x
+    elif kind == "u":
+        y = 0.6 * (x - 1.5) ** 2
+    else:
+        raise ValueError(kind)
+    y = y + noise * np.random.default_rng(seed).standard_normal(y.shape)
+    return e, 10**y
+
+
+def fake_evaluate_many(ids: Sequence[str], matrices: Mapping[str, np.ndarray], tasks, **kw: object):
+    """:func:`fake_evaluate` of several matrices, as ``evaluate_many`` returns them."""
+    return {name: fake_evaluate(ids, X, tasks, **kw) for name, X in matrices.items()}

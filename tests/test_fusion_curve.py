@@ -30,16 +30,22 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FusionData]:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]]:
-    """Every call of the real evaluator, counted: ``(probe, protocol)``."""
+    """Every embedding matrix the real evaluator scores, counted: ``(probe, protocol)``."""
     seen: list[tuple[str, dict]] = []
-    real = ev.evaluate
+    real_one, real_many = ev.evaluate, ev.evaluate_many
 
-    def counting(ids, X, tasks, **kw):
-        result = real(ids, X, tasks, **kw)
-        seen.append((kw["probe"], kw["protocol"].to_dict()))
+    def one(ids, X, tasks, **kw):
+        result = real_one(ids, X, tasks, **kw)
+        seen.append((kw["probe"], result.config["protocol"]))
         return result
 
-    monkeypatch.setattr(ev, "evaluate", counting)
+    def many(ids, matrices, tasks, **kw):
+        results = real_many(ids, matrices, tasks, **kw)
+        seen.extend((kw["probe"], r.config["protocol"]) for r in results.values())
+        return results
+
+    monkeypatch.setattr(ev, "evaluate", one)
+    monkeypatch.setattr(ev, "evaluate_many", many)
     return seen
 
 
