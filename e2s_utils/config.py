@@ -203,7 +203,7 @@ def _profiles() -> dict[str, Profile]:
         "demo": Profile(
             name="demo",
             data=DataConfig(synthetic=True, n_samples=320),
-            extract=ExtractConfig(size="tiny"),
+            extract=ExtractConfig(size="micro"),
             fusion=_fusion(epochs=160, batch_size=32, checkpoint_every=10),
             protocol=get_protocol("paper"),
             ablation=AblationConfig(seeds=3, epochs=16, checkpoint_every=8),

@@ -18,7 +18,7 @@ def test_three_profiles_exist_with_their_scale() -> None:
     profiles = config.profiles()
     assert set(profiles) == {"smoke", "demo", "full"} == set(config.PROFILE_NAMES)
     smoke, demo, full = (profiles[n] for n in ("smoke", "demo", "full"))
-    assert (smoke.extract.size, demo.extract.size, full.extract.size) == ("micro", "tiny", "full")
+    assert (smoke.extract.size, demo.extract.size, full.extract.size) == ("micro", "micro", "full")
     assert smoke.data.synthetic and demo.data.synthetic and not full.data.synthetic
     assert smoke.data.n_samples < demo.data.n_samples
     assert not smoke.progress and demo.progress

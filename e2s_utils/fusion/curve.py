@@ -207,6 +207,7 @@ def evaluate_checkpoints(
     device: str = "cpu",
     progress: bool = True,
     include_best_val: bool = True,
+    include_untrained: bool = True,
     results: dict[str, dict[str, EvalResult]] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every checkpoint's embeddings of ``data`` under ``protocol`` (cached).
@@ -220,6 +221,8 @@ def evaluate_checkpoints(
         device: torch device of embedding and probing.
         progress: show a bar over checkpoints.
         include_best_val: also evaluate ``best_val.pt`` when its epoch has no snapshot.
+        include_untrained: also evaluate the untrained model (epoch 0); a study that never picks
+            it saves that evaluation.
         results: if given, filled with ``{checkpoint: {probe: EvalResult}}`` (every fold score),
             keyed like the table's ``checkpoint`` column.
 
@@ -236,6 +239,7 @@ def evaluate_checkpoints(
 
     run_dir = Path(run_dir)
     entries, best_epoch = _entries(run_dir, include_best_val, data)
+    entries = [e for e in entries if include_untrained or e[0] > 0]
     if not entries:
         raise FusionError(f"{run_dir} holds no checkpoints; train the compressor first")
     tasks = restrict_tasks(tasks, data.ids)

@@ -139,6 +139,7 @@ def _fusion_unit(
         probes=("linear",),
         device=device,
         progress=False,
+        include_untrained=False,  # epoch 0 is never a candidate (select_checkpoints)
         results=results,
     )
     curve = curve.sort_values("epoch", kind="stable").reset_index(drop=True)
