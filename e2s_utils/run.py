@@ -427,3 +427,7 @@ def record_complete_run(summary: RunSummary, profile_name: str) -> None:
             report.update_end_to_end(rows, record)
         if report.update_readme():
             print("README.md results section updated from this run's artifacts")
+        from e2s_utils import footprint
+
+        if footprint.update_readme():
+            print("README.md registry block updated from the model registry")
