@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from e2s_utils.config import Profile
 
 START, END = "<!-- registry:start -->", "<!-- registry:end -->"
+PROFILES_START, PROFILES_END = "<!-- profiles:start -->", "<!-- profiles:end -->"
 #: Samples of SSL4EO-S12-downstream (dev + eval); the probed eval split has about 8,100.
 REAL_SAMPLES = 13_260
 BYTES_PER_SAMPLE_RAW = 16.2e6  # the three modalities of one cube in their stored dtypes
@@ -151,18 +152,50 @@ def registry_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def profiles_markdown() -> str:
+    """The README's profiles table, from :mod:`e2s_utils.config` (every stage's size)."""
+    import pandas as pd
+
+    from e2s_utils import config
+
+    rows = []
+    for name in config.PROFILE_NAMES:
+        p = config.get_profile(name)
+        f, a, lo = p.fusion, p.ablation, p.long
+        rows.append(
+            {
+                "profile": f"`{name}`",
+                "data": f"{p.data.n_samples} synthetic samples"
+                if p.data.synthetic
+                else "SSL4EO-S12-downstream (`E2S_DATA_DIR`)",
+                "models": f"`{p.extract.size}` configurations, preset `{p.extract.preset}`",
+                "compressor": f"{f.epochs} epochs, batch {f.batch_size}, a checkpoint every "
+                f"{f.checkpoint_every}",
+                "benchmark": p.protocol.label(),
+                "ablation": f"{' and '.join(a.presets)}; {a.seeds} seed(s), {a.epochs} epochs",
+                "long run": f"{lo.epochs} epochs, {lo.n_checkpoints} checkpoints",
+            }
+        )
+    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+def _replace_block(text: str, start: str, end: str, body: str, where: Path) -> str:
+    if start not in text or end not in text:
+        raise ValueError(f"{where} has no '{start}' ... '{end}' markers")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}{end}{rest.split(end, 1)[1]}"
+
+
 def update_readme(readme: Path | None = None) -> bool:
-    """Rewrite the README's registry block; whether the file changed.
+    """Rewrite the README's registry and profiles blocks; whether the file changed.
 
     Raises:
         ValueError: if the README lacks the markers.
     """
     readme = readme or paths.REPO_ROOT / "README.md"
     text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} has no '{START}' ... '{END}' markers")
-    head, rest = text.split(START, 1)
-    new = f"{head}{START}\n{registry_markdown()}{END}{rest.split(END, 1)[1]}"
+    new = _replace_block(text, START, END, registry_markdown(), readme)
+    new = _replace_block(new, PROFILES_START, PROFILES_END, profiles_markdown(), readme)
     if new == text:
         return False
     atomic_write_text(readme, new)

@@ -51,9 +51,20 @@ def test_disk_estimate_adds_up() -> None:
     assert disk.total == pytest.approx(disk.stores + disk.snapshots + disk.embeddings + disk.resume)
 
 
+def test_the_profiles_block_is_current_and_names_each_stage() -> None:
+    text = (paths.REPO_ROOT / "README.md").read_text()
+    block = text.split(footprint.PROFILES_START, 1)[1].split(footprint.PROFILES_END, 1)[0]
+    assert block.strip() == footprint.profiles_markdown().strip()
+    demo = config.get_profile("demo")
+    row = next(ln for ln in block.splitlines() if ln.startswith("| `demo`"))
+    assert f"{demo.data.n_samples} synthetic" in row and demo.protocol.label() in row
+    assert f"{demo.fusion.epochs} epochs" in row and "as_published_code and as_intended" in row
+
+
 def test_update_readme_needs_its_markers(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text(f"a\n{footprint.START}\nold\n{footprint.END}\nb\n")
+    blocks = f"{footprint.PROFILES_START}\nold\n{footprint.PROFILES_END}\n"
+    readme.write_text(f"a\n{footprint.START}\nold\n{footprint.END}\n{blocks}b\n")
     assert footprint.update_readme(readme) and not footprint.update_readme(readme)
     assert readme.read_text().startswith("a\n") and readme.read_text().endswith("\nb\n")
     readme.write_text("no markers")
