@@ -26,6 +26,10 @@ from tests.helpers import (
 
 SHAPES = {"dofa": (8, 4), "croma": (5, 4), "rcf": (12, 1), "random": (10, 1)}
 _REAL_TRAIN = fusion.train
+#: Scored matrices of a fusion unit of :func:`small_profile`: the linear probe on the trained
+#: checkpoints (epochs 1 and 2; the untrained epoch 0 is never a candidate), the ridge probe on the
+#: chosen one.
+EVALS_PER_FUSION_UNIT = 2 + 1
 train_module = importlib.import_module("e2s_utils.fusion.train")
 
 
@@ -100,9 +104,7 @@ def test_rerun_computes_nothing(inputs, tmp_path, monkeypatch) -> None:
     n_fusion, n_direct = _units(profile)
     assert (n_fusion, n_direct) == (4, 4)
     assert c1.train == n_fusion
-    # the linear probe on every checkpoint (0, 1, 2) and the ridge probe on the chosen one;
-    # both probes on each deterministic row
-    assert c1.evaluate == n_fusion * (3 + 1) + 2 * n_direct
+    assert c1.evaluate == n_fusion * EVALS_PER_FUSION_UNIT + 2 * n_direct
     c2 = Counter().install(monkeypatch)
     res2 = studies.run_ablation(profile, inputs, tmp_path / "ablation", progress=False)
     assert (c2.train, c2.evaluate) == (0, 0)
@@ -121,7 +123,7 @@ def test_interrupted_study_resumes(inputs, tmp_path, monkeypatch) -> None:
     c2 = Counter().install(monkeypatch)
     res = studies.run_ablation(profile, inputs, tmp_path / "ablation", progress=False)
     assert c2.train == total.train - 2  # the two finished units are not recomputed
-    assert c2.evaluate == total.evaluate - 2 * 4  # nor their evaluations
+    assert c2.evaluate == total.evaluate - 2 * EVALS_PER_FUSION_UNIT  # nor their evaluations
     pd.testing.assert_frame_equal(studies.table1(ref), studies.table1(res))
 
 
@@ -132,7 +134,8 @@ def test_more_seeds_compute_only_the_new_units(inputs, tmp_path, monkeypatch) ->
     c = Counter().install(monkeypatch)
     res = studies.run_ablation(more_seeds, inputs, tmp_path / "ab", progress=False)
     fusion_rows = sum(r.seeded for r in studies.ablation_runs(more_seeds))
-    assert (c.train, c.evaluate) == (fusion_rows, fusion_rows * 4)  # only the new seed's units
+    # only the new seed's units
+    assert (c.train, c.evaluate) == (fusion_rows, fusion_rows * EVALS_PER_FUSION_UNIT)
     assert [u["seed"] for u in res.units["fusion-dofa+croma@as_intended"]] == [1337, 1338]
 
 
@@ -208,7 +211,7 @@ def test_unit_results_hold_curves_pca_and_raw(inputs, tmp_path, monkeypatch) -> 
     assert t.loc[raw.label, "val_mse"] == 0.0
     assert res.units[raw.name][0]["dim"] == 8 * 4 + 5 * 4
     fus = res.units["fusion-dofa+croma@as_intended"][0]
-    assert fus["curve"]["epoch"] == [0, 1, 2] and fus["seed"] == profile.seed
+    assert fus["curve"]["epoch"] == [1, 2] and fus["seed"] == profile.seed
     best = fus["selections"]["best_q"]
     assert best["epoch"] in (1, 2) and best["q_bar_ridge"] is not None
     assert len(best["folds"]["crops"]) == profile.protocol.k_folds
