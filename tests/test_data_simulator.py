@@ -134,8 +134,12 @@ def test_same_factor_is_the_same_latent_in_every_block() -> None:
         sim.BlockSpec("a", {"frac_forest": 1.0}, channels=4, noise=0.0),
         sim.BlockSpec("b", {"frac_forest": 2.0}, channels=6, noise=0.0),
         sim.BlockSpec("c", {"cloud": 1.0}, channels=4, seasons=4, noise=0.0),
+        sim.BlockSpec("s", {"scene": 1.0}, channels=8, noise=0.0),
     ]
     s = sim.simulate(specs, 600, seed=3)
+    onehot = np.eye(len(synthetic.SCENE_NAMES))[s.latents["scene"].to_numpy(int)]
+    for k in range(onehot.shape[1]):  # the scene type, all eight of its indicators
+        assert _r2_linear(s.blocks["s"][:, :, 0], onehot[:, k]) > 0.999
     forest = s.latents["frac_forest"].to_numpy()
     for name in ("a", "b"):
         for ch in s.blocks[name][:, :, 0].T:
@@ -162,6 +166,17 @@ def test_weights_and_noise_set_the_variance_shares() -> None:
     np.testing.assert_allclose(noisy.var(axis=0).mean(), 1.25, rtol=0.1)
     scaled = sim.BlockSpec("w", spec.factors, channels=32, noise=0.0, scale=2.0)
     np.testing.assert_allclose(sim.render_block(scaled, lat, 6), 2 * x[:, :, None], rtol=1e-6)
+
+
+def test_equal_noise_per_channel_ratio_means_equal_information() -> None:
+    lat = sim.sample_latents(4000, 9)
+    narrow, wide = sim.preset("access", width=128)[:2]  # 16 vs 128 channels, same noise² / S
+    z = sim.standardized_factor(lat, "cloud", 1)[:, 0, 0]  # independent of the other factors
+    snr = (1 / len(sim.TASK_GROUP_FACTORS)) * wide.channels / wide.noise**2
+    for spec in (narrow, wide):
+        x = sim.render_block(spec, lat, seed=9)[:, :, 0]
+        r2 = cross_val_score(LinearRegression(), x, z, cv=4).mean()
+        assert abs(r2 - snr / (1 + snr)) < 0.03, spec.name  # the documented SNR, either width
 
 
 def test_nuisance_channels_carry_no_information() -> None:

@@ -54,7 +54,7 @@ def make_sim_ids(n: int, seed: int) -> list[str]:
 
 
 def _fields(rng: np.random.Generator, grids: np.ndarray, count: int, size: int) -> np.ndarray:
-    """``count`` smooth fields per sample, (m, count, size * size), as ``synthetic.smooth_field``."""
+    """``count`` smooth fields per sample, (m, count, size²), as ``synthetic.smooth_field``."""
     out = np.empty((len(grids), count, size * size), np.float32)
     for g in np.unique(grids):
         idx = np.flatnonzero(grids == g)
@@ -76,7 +76,7 @@ def _cuts(rng: np.random.Generator, k: np.ndarray, coords: np.ndarray) -> tuple:
 
 
 def _cloud_opacity(frac: np.ndarray) -> np.ndarray:
-    """Mean of ``clip((f - q) * 2.5 + 0.5, 0, 1)`` for a Gaussian field f, q its 1 - frac quantile."""
+    """Mean of ``clip((f - q) * 2.5 + 0.5, 0, 1)``, f a Gaussian field, q its 1 - frac quantile."""
     a, s = 2.5, _CLOUD_SD
     q = s * ndtri(1.0 - np.clip(frac, 1e-6, 1.0))
     lo, hi = (q - 0.5 / a) / s, (q + 0.5 / a) / s

@@ -1,4 +1,4 @@
-"""Controlled embeddings: simulated "foundation-model" blocks built from the synthetic scene latents.
+"""Controlled embeddings: simulated "foundation-model" blocks built from synthetic scene latents.
 
 What each block knows about each task is set by construction, so fusion experiments run at the
 real dataset's size in seconds:
@@ -140,7 +140,7 @@ def standardized_factor(
 
 
 def spiral(z: np.ndarray, strength: float, phase: np.ndarray | float = 0.0) -> np.ndarray:
-    """The blocks' nonlinearity: ``(r cos a, r sin a)``, ``r = max(z + 4, 0.1)``, ``a = s z + phase``.
+    """The nonlinearity: ``(r cos a, r sin a)`` with ``r = max(z + 4, 0.1)``, ``a = s z + phase``.
 
     Injective in ``z`` (the radius grows with it), so no information is lost; at strength 0 both
     coordinates are affine in ``z``; strength ``s`` turns the factor by ``s`` radians per standard
@@ -170,9 +170,9 @@ class BlockSpec:
     signal channels, a fixed random isometry scaled to unit variance per channel (lossless when
     ``S`` is at least the number of views, else a projection that loses information); seasons
     share it. ``e``, ``e'`` are N(0, 1) per sample, channel and season; ``P`` is a fixed random
-    channel order. For ``nonlinearity = 0`` and enough channels a factor of weight ``w`` is seen
-    with signal-to-noise ratio ``w² S T / noise²`` (T counts a static factor's repeats), so blocks
-    with equal ``noise² / S`` carry the same information in different widths.
+    channel order. For ``nonlinearity = 0`` and enough channels, a factor of rescaled weight ``w``
+    is seen with signal-to-noise ratio ``w² S T / noise²`` (T counts a static factor's repeats):
+    blocks with equal ``noise² / S`` carry the same information in different widths.
 
     Attributes:
         name: block name (the store's model name): letters, digits, ``_`` and ``-``, no ``__``.
