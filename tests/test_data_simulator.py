@@ -17,6 +17,7 @@ from e2s_utils.data import simulator as sim
 from e2s_utils.data.labels import load_tasks
 from e2s_utils.evaluate import evaluate
 from e2s_utils.store import EmbeddingStore
+from e2s_utils.store.simulated import write_simulation
 
 LABEL_LATENTS = [
     "scene",
@@ -241,7 +242,7 @@ def test_nonlinearity_lowers_linear_access_but_keeps_the_information() -> None:
 # ------------------------------------------------------------------------------------------------
 def test_store_writer_round_trips(tmp_path: Path) -> None:
     s = sim.simulate(sim.preset("complementary", width=16), 300, seed=4)
-    paths = sim.write_simulation(s, tmp_path, "complementary", size="n300", shard_size=128)
+    paths = write_simulation(s, tmp_path, "complementary", size="n300", shard_size=128)
     for name, path in paths.items():
         assert path == tmp_path / "embeddings" / f"{name}__complementary__n300"
         store = EmbeddingStore(path)
@@ -258,7 +259,7 @@ def test_store_writer_round_trips(tmp_path: Path) -> None:
     ids, arr = EmbeddingStore(paths["veg"]).read()
     res = evaluate(ids, arr.reshape(len(ids), -1), tasks, probe="ridge", k_folds=3)
     assert len(res.tasks) == 11 and np.isfinite(res.q_bar)
-    sim.write_simulation(s, tmp_path, "complementary", size="n300", shard_size=128)
+    write_simulation(s, tmp_path, "complementary", size="n300", shard_size=128)
 
 
 def test_split_follows_the_hash_rule() -> None:

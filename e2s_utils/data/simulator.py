@@ -11,7 +11,7 @@ real dataset's size in seconds:
   chosen factors (:data:`FACTORS`) with chosen weights, optionally through an
   information-preserving nonlinearity (:func:`spiral`) of set strength, plus noise and task-free
   nuisance channels.
-* **Simulations** (:func:`simulate`, :func:`write_simulation`, :func:`preset`): ids in the
+* **Simulations** (:func:`simulate`, :func:`preset`; :func:`e2s_utils.store.simulated.write_simulation`): ids in the
   generator's style, the blocks, the eleven :class:`~e2s_utils.data.labels.LabelTask`, the
   dev/eval split of :func:`~e2s_utils.data.reader.is_dev_id`, and a writer into the
   embedding-store format, so the compressor, the evaluator and the studies read them unchanged.
@@ -28,7 +28,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ import pandas as pd
 
 from e2s_utils.bands import N_SEASONS
 from e2s_utils.data import synthetic as syn
-from e2s_utils.data.labels import LabelTask, write_task
+from e2s_utils.data.labels import LabelTask
 from e2s_utils.data.reader import is_dev_id
 from e2s_utils.data.scene_latents import (
     CHUNK,
@@ -63,7 +62,6 @@ __all__ = [
     "spiral",
     "standardized_factor",
     "tasks_from_latents",
-    "write_simulation",
 ]
 
 SIMULATOR_VERSION = "1"
@@ -343,44 +341,6 @@ def simulate(
         blocks={s.name: render_block(s, latents, seed, resolution) for s in specs},
         tasks=tasks_from_latents(latents, seed),
     )
-
-
-def write_simulation(
-    sim: Simulation,
-    out_dir: Path | str,
-    preset_name: str,
-    size: str = "sim",
-    labels_dir: Path | str | None = None,
-    shard_size: int = 2048,
-) -> dict[str, Path]:
-    """Write every block as an embedding store and the tasks as NeuCo-Bench label files.
-
-    A block goes to ``store_path(out_dir, <block>, preset_name, size)`` (its configuration: the
-    spec, seed, ``n``, resolution and simulator version), so ``fusion.load_fusion_data(out_dir,
-    <blocks>, preset_name, size)`` reads it; the tasks go to ``labels_dir`` (default
-    ``<out_dir>/labels``) as ``<task>__<type>.csv``.
-
-    Returns:
-        Block name -> store folder.
-    """
-    from e2s_utils.store import store_path, write_embeddings
-
-    out_dir, paths = Path(out_dir), {}
-    for name, array in sim.blocks.items():
-        meta = {
-            "source": "e2s simulator",
-            "simulator_version": SIMULATOR_VERSION,
-            "block": sim.specs[name].to_dict(),
-            "seed": sim.seed,
-            "n": len(sim.ids),
-            "resolution": sim.resolution,
-        }
-        paths[name] = store_path(out_dir, name, preset_name, size)
-        write_embeddings(paths[name], sim.ids, array, meta, shard_size=shard_size)
-    labels_dir = out_dir / "labels" if labels_dir is None else Path(labels_dir)
-    for task in sim.tasks.values():
-        write_task(labels_dir, task.name, task.kind, task.labels)
-    return paths
 
 
 # ------------------------------------------------------------------------------------------------
