@@ -114,8 +114,8 @@ def test_resume_after_crash_between_checkpoints(tmp_path: Path, monkeypatch) -> 
         return real_validate(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "validate", crashing_validate)
-    with pytest.raises(KeyboardInterrupt):
-        fusion.train(cfg, train_d, val_d, tmp_path / "b", progress=False)
+    with pytest.raises(KeyboardInterrupt):  # the resume state written at every scheduled epoch
+        fusion.train(cfg, train_d, val_d, tmp_path / "b", progress=False, resume_every_s=0)
     monkeypatch.setattr(train_module, "validate", real_validate)
     assert [e for e, _ in fusion.list_checkpoints(tmp_path / "b")] == [0, 2]
     assert fusion.load_checkpoint(fusion.resume_path(tmp_path / "b"))["epoch"] == 2
@@ -131,6 +131,40 @@ def test_resume_after_crash_between_checkpoints(tmp_path: Path, monkeypatch) -> 
     # a finished run returns its history without training again
     again = fusion.train(cfg, train_d, val_d, tmp_path / "b", progress=False)
     pd.testing.assert_frame_equal(straight, again, check_exact=True)
+
+
+def test_a_lagging_resume_state_replays_bit_identically(tmp_path: Path, monkeypatch) -> None:
+    """resume.pt written rarely: a crash resumes from an older state, snapshots and best_val.pt
+    ahead of it are rewritten identically by the replay."""
+    cfg = small_fusion_config(epochs=6, checkpoint_every=2)
+    train_d, val_d = train_val()
+    straight = fusion.train(cfg, train_d, val_d, tmp_path / "a", progress=False)
+    real_validate = train_module.validate
+    calls = {"n": 0}
+
+    def crashing_validate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:  # epochs 0-4 validated (snapshots 0, 2, 4); crash at epoch 5
+            raise KeyboardInterrupt
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "validate", crashing_validate)
+    with pytest.raises(KeyboardInterrupt):
+        fusion.train(cfg, train_d, val_d, tmp_path / "b", progress=False, resume_every_s=1e9)
+    monkeypatch.setattr(train_module, "validate", real_validate)
+    assert [e for e, _ in fusion.list_checkpoints(tmp_path / "b")] == [0, 2, 4]
+    assert fusion.load_checkpoint(fusion.resume_path(tmp_path / "b"))["epoch"] == 0
+    resumed = fusion.train(cfg, train_d, val_d, tmp_path / "b", progress=False, resume_every_s=1e9)
+    pd.testing.assert_frame_equal(straight, resumed, check_exact=True)
+    for epoch in (0, 2, 4, 6):
+        a = _params(fusion.checkpoint_path(tmp_path / "a", epoch))
+        b = _params(fusion.checkpoint_path(tmp_path / "b", epoch))
+        assert all(torch.equal(a[k], b[k]) for k in a), epoch
+    best_a = fusion.load_checkpoint(tmp_path / "a" / fusion.BEST_VAL)
+    best_b = fusion.load_checkpoint(tmp_path / "b" / fusion.BEST_VAL)
+    assert best_a["epoch"] == best_b["epoch"]
+    assert all(torch.equal(best_a["model"][k], best_b["model"][k]) for k in best_a["model"])
+    assert not fusion.resume_path(tmp_path / "b").exists()
 
 
 def test_run_dir_refuses_to_mix(tmp_path: Path) -> None:

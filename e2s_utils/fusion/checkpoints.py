@@ -4,8 +4,8 @@ A run directory holds ``cache.json`` (the run's :class:`~e2s_utils.cache.CacheKe
 input shapes and the fingerprints of the training and validation data; a run refuses to continue on
 anything else), ``history.csv`` (one row per epoch, epoch 0 being the untrained model),
 ``checkpoints/epoch_XXXXX.pt`` (the weights at each scheduled epoch: what the probes evaluate),
-``resume.pt`` (the full training state at the latest scheduled epoch: model, optimiser, scheduler,
-every RNG state; rewritten, deleted once the run is finished) and ``best_val.pt`` (the model with
+``resume.pt`` (the full training state at a recent scheduled epoch: model, optimiser, scheduler,
+every RNG state; rewritten at most every half minute, deleted once the run is finished) and ``best_val.pt`` (the model with
 the lowest validation MSE up to the latest scheduled epoch), all written atomically. Keeping the
 optimiser state once rather than in every snapshot makes a run a third of the size on disk.
 """
@@ -215,8 +215,9 @@ def save_scheduled(
     data: FusionData,
     *,
     keep: bool = False,
+    resume: bool = True,
 ) -> None:
-    """Write the epoch's weights-only snapshot, then rewrite ``resume.pt`` with the full state.
+    """Write the epoch's weights-only snapshot, then (``resume``) rewrite ``resume.pt``.
 
     The snapshot goes first: a crash in between resumes from the previous state and rewrites it.
     With ``keep`` the full state (and ``best_val.pt`` as it is now) is also kept under ``states/``
@@ -224,6 +225,8 @@ def save_scheduled(
     """
     ckpt = weights_state(model, config, data, epoch, copy=False)
     atomic_torch_save(ckpt, checkpoint_path(run_dir, epoch))
+    if not (keep or resume):
+        return
     ckpt["optimizer"] = optimizer.state_dict()
     ckpt["scheduler"] = scheduler.state_dict()
     ckpt["rng"] = rng_state(shuffle, device)
@@ -232,7 +235,8 @@ def save_scheduled(
         best = Path(run_dir) / BEST_VAL
         if best.is_file():
             atomic_write_bytes(kept_best_path(run_dir, epoch), best.read_bytes())
-    atomic_torch_save(ckpt, resume_path(run_dir))
+    if resume:
+        atomic_torch_save(ckpt, resume_path(run_dir))
 
 
 def save_best(run_dir: Path, best: dict[str, Any]) -> None:

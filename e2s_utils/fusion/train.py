@@ -2,16 +2,20 @@
 
 Epoch 0 is the untrained model (its snapshot is written before the first step). After every epoch
 the validation MSE is computed (eval mode); ``best_val.pt`` keeps the model with the lowest one,
-written at the scheduled epochs so that it never runs ahead of ``resume.pt``. Shuffling uses a
-dedicated ``torch.Generator`` seeded from ``config.seed`` (the role of a DataLoader generator);
-dropout uses the global torch generator, seeded likewise. Each scheduled epoch writes a
-weights-only snapshot and rewrites ``resume.pt`` (:mod:`e2s_utils.fusion.checkpoints`).
+written at the scheduled epochs. Shuffling uses a dedicated ``torch.Generator`` seeded from
+``config.seed`` (the role of a DataLoader generator); dropout uses the global torch generator,
+seeded likewise. Each scheduled epoch writes a weights-only snapshot; ``resume.pt`` (the full
+training state, three times a snapshot's size) is rewritten at a scheduled epoch once
+``resume_every_s`` seconds have passed since the last one (:mod:`e2s_utils.fusion.checkpoints`).
+An interruption therefore loses at most that much training: the run resumes from the last state
+and replays the epochs after it, bit-identically, rewriting the same snapshots and ``best_val.pt``.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,8 @@ from e2s_utils.fusion.model import (
 from e2s_utils.store.loader import FusionData
 
 EVAL_BATCH = 512
+#: Seconds of training between two writes of ``resume.pt`` (at most this much is lost on a kill).
+RESUME_EVERY_S = 30.0
 
 
 @torch.no_grad()
@@ -70,6 +76,8 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     shuffle: torch.Generator
     steps_per_epoch: int
+    resume_every_s: float = RESUME_EVERY_S
+    last_resume: float = -math.inf
 
     def validation(self) -> tuple[float, dict[str, float]]:
         if self.x_val is None:
@@ -86,7 +94,12 @@ class _Run:
             "lr": self.optimizer.param_groups[0]["lr"],
         }
 
-    def save_scheduled(self, epoch: int, keep: bool = False) -> None:
+    def save_scheduled(self, epoch: int, keep: bool = False, force: bool = False) -> None:
+        """The epoch's snapshot; the resume state too when it is due (or ``force``)."""
+        due = time.monotonic() - self.last_resume >= self.resume_every_s
+        resume = force or (due and epoch < self.config.epochs)  # a finished run needs none
+        if resume:
+            self.last_resume = time.monotonic()
         ck.save_scheduled(
             self.run_dir,
             epoch,
@@ -98,6 +111,7 @@ class _Run:
             self.config,
             self.data,
             keep=keep,
+            resume=resume,
         )
 
     def best_state(self, epoch: int, val: float) -> dict[str, Any]:
@@ -268,6 +282,7 @@ def train(
     stop_after: int | None = None,
     keep_states: tuple[int, ...] = (),
     fork: Fork | None = None,
+    resume_every_s: float = RESUME_EVERY_S,
 ) -> pd.DataFrame:
     """Train the compressor on the config's checkpoint schedule; resume from ``run_dir``.
 
@@ -281,6 +296,8 @@ def train(
         stop_after: stop (as if interrupted) after this epoch; a later call resumes.
         keep_states: scheduled epochs whose full state is kept for another run to fork from.
         fork: start from another run's kept state instead of from scratch (:class:`Fork`).
+        resume_every_s: seconds of training between two writes of ``resume.pt`` (``0``: at every
+            scheduled epoch); ``stop_after`` always writes it.
 
     Returns:
         The history, one row per epoch: ``epoch``, ``train_loss`` (NaN at epoch 0), ``val_mse``
@@ -300,6 +317,7 @@ def train(
         raise FusionError(f"keep_states {keep_states} must be checkpoint epochs of the run")
     final = config.epochs if stop_after is None else min(config.epochs, stop_after)
     run = _build(config, train_data, val_data, run_dir, dev, steps)
+    run.resume_every_s = resume_every_s
     history = ck.read_history(run_dir)
     if ck.finished(run_dir, config, history):
         return history
@@ -324,7 +342,8 @@ def train(
                 if best is not None:  # best_val.pt moves with the resume state
                     ck.save_best(run_dir, best)
                     best = None
-                run.save_scheduled(epoch, keep=epoch in keep_states)
+                stopping = stop_after is not None and epoch == final
+                run.save_scheduled(epoch, keep=epoch in keep_states, force=stopping)
             ck.write_history(run_dir, history)
             bar.update(1)
             bar.set_postfix(loss=f"{row['train_loss']:.4g}", val=f"{row['val_mse']:.4g}")
