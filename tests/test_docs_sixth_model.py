@@ -47,8 +47,10 @@ def test_documented_model_registers_builds_and_fuses(sixth_model) -> None:
     cfg = fusion.FusionConfig(models=("rgbvit", "dofa"), hidden=16, out_dim=8)
     assert cfg.models == ("dofa", "rgbvit") and cfg.loss_weights["rgbvit"] == 1.0
     net = fusion.build_model(cfg, shapes)
-    x = {m: torch.as_tensor(rng.standard_normal((3, c, t)), dtype=torch.float32)
-         for m, (c, t) in shapes.items()}  # fmt: skip
+    x = {
+        m: torch.as_tensor(rng.standard_normal((3, c, t)), dtype=torch.float32)
+        for m, (c, t) in shapes.items()
+    }
     z, recon = net.eval()(net.flatten(x))
     assert z.shape == (3, 8) and net.split(recon)["rgbvit"].shape == (3, 64, 4)
 
