@@ -1,7 +1,8 @@
 """Test-wide settings: no network, no real data or weights, no writes into the repository.
 
 Tests marked ``slow`` (more than about 20 s on 2 CPU cores) are skipped unless ``E2S_RUN_SLOW=1``
-is set (CI sets it); the default local run stays within a minute or two.
+is set (CI sets it); the default local run stays within a minute or two. Under pytest-xdist each
+worker runs torch on one thread.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ os.environ["E2S_OUTPUT_DIR"] = os.path.join(_scratch, "outputs")
 os.environ["E2S_FIGURES_DIR"] = os.path.join(_scratch, "figures")
 
 RUN_SLOW = os.environ.get("E2S_RUN_SLOW", "").strip() == "1"
+
+# Under pytest-xdist every worker is one process on a shared machine: one torch thread each, so two
+# workers on two cores do not oversubscribe them (tiny tensor operations with contended threads
+# run many times slower); subprocesses inherit the setting.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

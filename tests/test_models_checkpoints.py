@@ -277,7 +277,8 @@ def test_unreadable_pickle_is_refused_without_trust(tmp_path: Path) -> None:
 
 
 def test_weights_command_lists_expected_and_present(tmp_path: Path, capsys) -> None:
-    from e2s_utils.models.weights import main, status
+    from e2s_utils.cli.weights import main
+    from e2s_utils.models.weights import status
 
     (tmp_path / "CROMA_large.pt").write_bytes(b"abc")
     assert main(["--dir", str(tmp_path), "--hash"]) == 0
