@@ -114,7 +114,7 @@ def _run(lab_browser: Any, path: str, name: str) -> list[str]:
 def test_a_failing_cell_and_an_undisplayed_figure_are_named(
     lab_browser: Any, sources: Path
 ) -> None:
-    figure = ("from e2s_utils.plots import data as data_plots\n\n"
+    figure = ("from e2s_utils import provenance\nfrom e2s_utils.plots import data as data_plots\n\n"
               "fig = data_plots.band_catalogue()\n"
               "provenance.save_figure(fig, 'undisplayed', ctx, out_dir=ctx.out_dir / 'browser_test')")  # fmt: skip
 
@@ -125,7 +125,7 @@ def test_a_failing_cell_and_an_undisplayed_figure_are_named(
     path = _broken_copy(sources, "50_long_training", "50_broken", edit)
     found = _run(lab_browser, path, "50_broken")
     assert found == [
-        "50_broken: cell 4 ('from e2s_utils.plots import data as data_plots'): saves 1 figure(s) "
+        "50_broken: cell 4 ('from e2s_utils import provenance'): saves 1 figure(s) "
         "but shows 0 image(s)",
         "50_broken: cell 5 (\"raise RuntimeError('deliberately broken cell')\"): "
         "RuntimeError: deliberately broken cell",
