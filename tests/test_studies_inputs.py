@@ -58,14 +58,16 @@ def test_ensure_stores_makes_one_call_for_every_store(
     calls: list[list[Any]] = []
 
     def spy(jobs: list[Any], *args: Any, **kw: Any) -> list[str]:
-        calls.append(list(jobs))
+        calls.append([*jobs, kw["max_models_at_once"]])
         return [f"report {j}" for j in jobs]
 
     monkeypatch.setattr(extract, "extract_many", spy)
     monkeypatch.setattr(studies.inputs, "ensure_dataset", lambda ctx, progress=None: None)
     refs = [("dofa", "as_intended"), ("prithvi", "as_published_code", 1338)]
-    reports = studies.ensure_stores(_ctx(tmp_path), [*refs, ("dofa", "as_intended", None)])
-    assert calls == [[("dofa", "as_intended", None), ("prithvi", "as_published_code", 1338)]]
+    reports = studies.ensure_stores(
+        _ctx(tmp_path), [*refs, ("dofa", "as_intended", None)], max_models_at_once=1
+    )
+    assert calls == [[("dofa", "as_intended", None), ("prithvi", "as_published_code", 1338), 1]]
     assert reports == [
         "report ('dofa', 'as_intended', None)",
         "report ('prithvi', 'as_published_code', 1338)",

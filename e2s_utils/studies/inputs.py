@@ -34,7 +34,11 @@ def ensure_dataset(ctx: RunContext, *, progress: bool | None = None) -> None:
 
 
 def ensure_stores(
-    ctx: RunContext, stores: Iterable[Sequence[Any]], *, progress: bool | None = None
+    ctx: RunContext,
+    stores: Iterable[Sequence[Any]],
+    *,
+    progress: bool | None = None,
+    max_models_at_once: int | None = None,
 ) -> list[ExtractReport]:
     """Create the synthetic dataset and any missing or unfinished embedding store.
 
@@ -49,6 +53,8 @@ def ensure_stores(
             (``init_seed``: a store variant extracted with that initialisation seed); a store
             named twice is extracted once.
         progress: show progress bars (default: the profile's setting).
+        max_models_at_once: at most this many models in memory at once (``None``: every model
+            of a store still to compute; see :func:`~e2s_utils.extract.extract_many`).
 
     Returns:
         One report per store, in the order of ``stores``.
@@ -70,6 +76,7 @@ def ensure_stores(
         device=ctx.device,
         seed=prof.seed,
         progress=progress,
+        max_models_at_once=max_models_at_once,
     )
     by_ref = dict(zip(unique, reports, strict=True))
     return [by_ref[ref] for ref in refs]
