@@ -276,6 +276,13 @@ def probe_loop_reference(
     return history
 
 
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes): two stores compare byte for byte."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
 #: Registry name of :data:`FAKE_EXTRACTOR_SRC`'s model.
 FAKE_EXTRACTOR = "fake_extract"
 #: Source of a tiny deterministic extractor (6 x 4 per sample from the season-mean L2A bands),

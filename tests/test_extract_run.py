@@ -24,6 +24,7 @@ from tests.helpers import (
     FAKE_EXTRACTOR,
     FAKE_EXTRACTOR_SRC,
     register_fake_extractor,
+    tree_bytes,
     unregister_fake_extractor,
 )
 
@@ -52,12 +53,6 @@ def fake_model() -> Iterator[None]:
     register_fake_extractor()
     yield
     unregister_fake_extractor()
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
 
 
 def _run(data: Path, out: Path, model: str = FAKE, **kw: object) -> E.ExtractReport:
@@ -95,7 +90,7 @@ def test_rerun_is_bit_identical(data_root: Path, tmp_path: Path) -> None:
     _run(data_root, tmp_path / "a")
     _run(data_root, tmp_path / "b")
     a, b = _store(tmp_path / "a"), _store(tmp_path / "b")
-    assert _files(a.path) == _files(b.path)
+    assert tree_bytes(a.path) == tree_bytes(b.path)
 
 
 def test_two_shards_merge_to_the_one_run_store(data_root: Path, tmp_path: Path) -> None:
@@ -106,7 +101,7 @@ def test_two_shards_merge_to_the_one_run_store(data_root: Path, tmp_path: Path) 
         _store(tmp_path / "split").read()
     second = _run(data_root, tmp_path / "split", shard=(1, 2))
     assert second.shards_written == [1] and second.complete
-    assert _files(_store(tmp_path / "one").path) == _files(_store(tmp_path / "split").path)
+    assert tree_bytes(_store(tmp_path / "one").path) == tree_bytes(_store(tmp_path / "split").path)
 
 
 def test_resume_does_not_recompute_finished_shards(data_root: Path, tmp_path: Path) -> None:
@@ -168,8 +163,8 @@ def test_kill_9_then_resume_gives_the_same_store(data_root: Path, tmp_path: Path
         shard_size=1,
         progress=False,
     )
-    ref = _files(_store(tmp_path / "ref").path)
-    resumed = _files(st.path)
+    ref = tree_bytes(_store(tmp_path / "ref").path)
+    resumed = tree_bytes(st.path)
     assert not [k for k in resumed if ".tmp-" in k]
     assert resumed == ref
 
@@ -239,7 +234,7 @@ def test_needs_fit_baseline_keeps_its_fitted_state(data_root: Path, tmp_path: Pa
     assert second.fit_seconds == 0 and second.complete
     assert os.stat(st.fitted_state_path).st_mtime_ns == stat.st_mtime_ns
     _run(data_root, tmp_path / "one", model="rcf", ids=ids)
-    assert _files(st.path) == _files(_store(tmp_path / "one", "rcf").path)
+    assert tree_bytes(st.path) == tree_bytes(_store(tmp_path / "one", "rcf").path)
     assert st.read()[1].shape == (4, 32, 1)
     assert st.config["fit"]["samples"] == E.DEFAULT_FIT_SAMPLES
 
@@ -260,5 +255,5 @@ def test_foundation_micro_model_is_bit_identical_and_shardable(
     _run(data_root, tmp_path / "b", model="dofa", batch_size=3, shard_size=3, shard=(1, 2))
     _run(data_root, tmp_path / "b", model="dofa", batch_size=3, shard_size=3, shard=(0, 2))
     a, b = _store(tmp_path / "a", "dofa"), _store(tmp_path / "b", "dofa")
-    assert a.complete and _files(a.path) == _files(b.path)
+    assert a.complete and tree_bytes(a.path) == tree_bytes(b.path)
     assert a.read()[1].shape == (N, *registry.get_spec("dofa").output_shape("as_intended", "micro"))

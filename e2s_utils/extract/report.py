@@ -43,8 +43,9 @@ class ExtractReport:
         shards_written: shard numbers computed by this run.
         shards_reused: shard numbers this worker owns that were already finished.
         complete: whether the whole store is finished and validated.
-        seconds: wall time of the embedding loop (model build and fitting excluded).
-        data_seconds: part of it spent waiting for the DataLoader.
+        seconds: wall time of the embedding loop (model build and fitting excluded); for a
+            store of a multi-store pass (``extract_many``), the pass's, shared by its stores.
+        data_seconds: part of it spent waiting for the DataLoader (shared likewise).
         model_seconds: part of it spent in the model (device synchronised).
         fit_seconds: time spent fitting a ``needs_fit`` baseline (0 when reused or not needed).
         build_seconds: time to build the extractor (and load its checkpoint).

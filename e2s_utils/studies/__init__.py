@@ -1,7 +1,7 @@
 """The studies: the ablation (Table 1, the heatmap) and the long-training (double-descent) run.
 
 Modules: :mod:`~e2s_utils.studies.paper` (the paper's numbers and names),
-:mod:`~e2s_utils.studies.inputs` (dataset, stores and the one loader),
+:mod:`~e2s_utils.studies.inputs` (dataset, stores, one model's stores and the one loader),
 :mod:`~e2s_utils.studies.ablation` (Table 1's rows and the study), :mod:`~e2s_utils.studies.units`
 (one cached row x seed), :mod:`~e2s_utils.studies.table` (Table 1),
 :mod:`~e2s_utils.studies.verdicts` (what it concludes) and
@@ -26,7 +26,13 @@ from e2s_utils.studies.descents import (
     detect_descents,
     drop_coincidences,
 )
-from e2s_utils.studies.inputs import ensure_dataset, ensure_stores, prepare_inputs
+from e2s_utils.studies.inputs import (
+    ensure_dataset,
+    ensure_model_stores,
+    ensure_stores,
+    model_stores,
+    prepare_inputs,
+)
 from e2s_utils.studies.long_training import (
     LongResult,
     format_long_summary,
@@ -75,6 +81,7 @@ __all__ = [
     "drop_coincidences",
     "display_name",
     "ensure_dataset",
+    "ensure_model_stores",
     "ensure_stores",
     "format_long_summary",
     "format_summary",
@@ -83,6 +90,7 @@ __all__ = [
     "log_spaced_epochs",
     "long_configs",
     "long_summary",
+    "model_stores",
     "paper_table1",
     "pca_embed",
     "prepare_inputs",
