@@ -64,13 +64,23 @@ def main() -> None:
         synthetic.generate(root, args.n, seed=0, workers=args.workers)
         gen_s, gen_cpu = time.perf_counter() - t, _cpu_s() - c
         rows.append(
-            (f"generate {args.n} samples, {args.workers} processes (wall)", f"{gen_s:.1f} s",
-             f"{args.n / gen_s:.1f} samples/s", f"{load0:.1f}", f"{ref0:.1f}")
-        )  # fmt: skip
+            (
+                f"generate {args.n} samples, {args.workers} processes (wall)",
+                f"{gen_s:.1f} s",
+                f"{args.n / gen_s:.1f} samples/s",
+                f"{load0:.1f}",
+                f"{ref0:.1f}",
+            )
+        )
         rows.append(
-            (f"generate {args.n} samples: CPU time, all processes", f"{gen_cpu:.1f} CPU-s",
-             f"{1e3 * gen_cpu / args.n:.0f} CPU-ms/sample", "", "")
-        )  # fmt: skip
+            (
+                f"generate {args.n} samples: CPU time, all processes",
+                f"{gen_cpu:.1f} CPU-s",
+                f"{1e3 * gen_cpu / args.n:.0f} CPU-ms/sample",
+                "",
+                "",
+            )
+        )
         size_mb = sum(p.stat().st_size for p in root.rglob("*.zarr.zip")) / 1e6
         ds = CubeDataset(root)
         k = min(args.read_samples, len(ds))
@@ -81,21 +91,36 @@ def main() -> None:
             ds[i]
         read_s, read_cpu = time.perf_counter() - t, _cpu_s() - c
         rows.append(
-            ("read one sample (s1 + s2l1c + s2l2a), 1 process", f"{1e3 * read_s / k:.0f} ms",
-             f"{k / read_s:.1f} cubes/s", f"{load1:.1f}", f"{ref1:.1f}")
-        )  # fmt: skip
+            (
+                "read one sample (s1 + s2l1c + s2l2a), 1 process",
+                f"{1e3 * read_s / k:.0f} ms",
+                f"{k / read_s:.1f} cubes/s",
+                f"{load1:.1f}",
+                f"{ref1:.1f}",
+            )
+        )
         rows.append(
-            ("read one sample: CPU time", f"{1e3 * read_cpu / k:.0f} CPU-ms",
-             f"{k / read_cpu:.1f} cubes per CPU-s", "", "")
-        )  # fmt: skip
+            (
+                "read one sample: CPU time",
+                f"{1e3 * read_cpu / k:.0f} CPU-ms",
+                f"{k / read_cpu:.1f} cubes per CPU-s",
+                "",
+                "",
+            )
+        )
         loader = make_loader(CubeDataset(root, ids=ds.ids[:k]), batch_size=8, num_workers=2)
         t = time.perf_counter()
         n_read = sum(len(b["id"]) for b in loader)
         loader_s = time.perf_counter() - t
         rows.append(
-            ("DataLoader, batch 8, 2 workers", f"{1e3 * loader_s / n_read:.0f} ms",
-             f"{n_read / loader_s:.1f} cubes/s", f"{os.getloadavg()[0]:.1f}", "")
-        )  # fmt: skip
+            (
+                "DataLoader, batch 8, 2 workers",
+                f"{1e3 * loader_s / n_read:.0f} ms",
+                f"{n_read / loader_s:.1f} cubes/s",
+                f"{os.getloadavg()[0]:.1f}",
+                "",
+            )
+        )
 
     header = "| measurement | time | rate | load avg (1 min) | ref op ms |\n|---|---|---|---|---|\n"
     table = header + "\n".join("| " + " | ".join(r) + " |" for r in rows)

@@ -9,6 +9,9 @@ Two regression tasks (a skewed, biomass-like label and a uniform one); embedding
 * ``label x8 + noise``: the same information in only 8 dimensions per task.
 
     python benchmarks/evaluate_reference_rows.py --out benchmarks/results/evaluate_reference_rows.md
+
+The probe runs under a protocol preset (``--protocol``, default ``paper``: K = 40, 20 epochs, the
+benchmark's exact random stream); ``--k-folds``, ``--epochs`` and ``--random-stream`` override it.
 """
 
 from __future__ import annotations
@@ -52,11 +55,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--ns", type=int, nargs="+", default=[250, 500, 1000, 2000, 4000, 8000])
     p.add_argument("--d", type=int, default=1024)
-    p.add_argument("--k-folds", type=int, default=40)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--protocol", choices=ev.PROTOCOL_NAMES, default="paper")
+    p.add_argument("--k-folds", type=int, default=None, help="override the protocol's folds")
+    p.add_argument("--epochs", type=int, default=None, help="override the protocol's epochs")
+    p.add_argument(
+        "--random-stream",
+        choices=("exact", "per_fold"),
+        default=None,
+        help="override the protocol's random stream",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
+    protocol = ev.get_protocol(
+        args.protocol, k_folds=args.k_folds, epochs=args.epochs, random_stream=args.random_stream
+    )
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -66,8 +79,9 @@ def main() -> None:
     say("# Reference rows: random vs label-carrying embeddings, faithful vs ridge probe\n")
     say(
         f"Machine: {os.cpu_count()} CPU cores visible, torch {torch.__version__}, device "
-        f"`{args.device}`, Python {platform.python_version()}. d = {args.d}, K = "
-        f"{args.k_folds}, {args.epochs} epochs, two regression tasks (skewed, uniform); "
+        f"`{args.device}`, Python {platform.python_version()}. d = {args.d}, protocol "
+        f"{protocol.label()}, random stream `{protocol.random_stream}`, two regression tasks "
+        "(skewed, uniform); "
         "Q per task and Q-bar. Results do not depend on the device beyond float tolerance.\n"
     )
     say("| n | embedding | probe | Q skewed | Q uniform | Q-bar | mean R2 | seconds |")
@@ -81,9 +95,8 @@ def main() -> None:
                     ids,
                     X,
                     tasks,
+                    protocol=protocol,
                     probe=probe,
-                    k_folds=args.k_folds,
-                    epochs=args.epochs,
                     device=args.device,
                 )
                 dt = time.perf_counter() - t0

@@ -93,9 +93,16 @@ def loop(root: Path, batch_size: int) -> list[dict[str, object]]:
             with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = extract(
-                    name, "as_intended", "micro", root, Path(out), batch_size=batch_size,
-                    num_workers=workers, progress=False, record_resources=False,
-                )  # fmt: skip
+                    name,
+                    "as_intended",
+                    "micro",
+                    root,
+                    Path(out),
+                    batch_size=batch_size,
+                    num_workers=workers,
+                    progress=False,
+                    record_resources=False,
+                )
             rows.append(
                 {
                     "model": name,

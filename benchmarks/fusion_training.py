@@ -9,7 +9,7 @@ Measures, on whatever machine runs it:
    at a demo-sized and a larger eval split, and what that makes for every checkpoint of a run.
 
 Usage: ``python benchmarks/fusion_training.py [--device cuda] [--steps 10] [--eval-n 239 2000]
-[--out FILE.md]`` (default output ``benchmarks/results/fusion_training.md``).
+[--protocol paper] [--out FILE.md]`` (default output ``benchmarks/results/fusion_training.md``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,24 @@ import pandas as pd
 import torch
 
 from e2s_utils import fusion
+from e2s_utils.config import foundation_models
 from e2s_utils.data.labels import LabelTask
+from e2s_utils.evaluate import PROTOCOL_NAMES, Protocol, get_protocol
+from e2s_utils.models import get_spec
+from e2s_utils.store import FusionData
 
 TINY_SHAPES = {
-    "copernicusfm": (192, 4), "dofa": (384, 4), "croma": (192, 4), "prithvi": (384, 1),
+    "copernicusfm": (192, 4),
+    "dofa": (384, 4),
+    "croma": (192, 4),
+    "prithvi": (384, 1),
     "scalemae": (384, 4),
-}  # fmt: skip
+}
+
+
+def paper_shapes() -> dict[str, tuple[int, int]]:
+    """The paper's five output shapes ``(C, T)`` as its published code ran them (20,992 floats)."""
+    return {m: get_spec(m).output_shape("as_published_code", "full") for m in foundation_models()}
 
 
 def _sync(device: str) -> None:
@@ -40,9 +52,13 @@ def _sync(device: str) -> None:
 
 
 def train_throughput(
-    shapes: dict, steps: int, batch: int = 32, warmup: int = 3, device: str = "cpu",
+    shapes: dict,
+    steps: int,
+    batch: int = 32,
+    warmup: int = 3,
+    device: str = "cpu",
     fused: bool = True,
-) -> dict:  # fmt: skip
+) -> dict:
     """Samples/s of the training step on random inputs (after ``warmup`` untimed steps)."""
     cfg = fusion.FusionConfig(models=tuple(shapes), batch_size=batch)
     model = fusion.build_model(cfg, shapes).to(device)
@@ -94,13 +110,11 @@ def fake_tasks(ids: list[str], seed: int = 0) -> dict[str, LabelTask]:
     return tasks
 
 
-def checkpoint_eval_cost(
-    n: int, k_folds: int, epochs: int, shapes: dict, device: str = "cpu"
-) -> dict:
+def checkpoint_eval_cost(n: int, protocol: Protocol, shapes: dict, device: str = "cpu") -> dict:
     """Seconds to embed and score one checkpoint with both probes (11 tasks, n samples)."""
     rng = np.random.default_rng(0)
     ids = [f"{i:064x}" for i in range(n)]
-    data = fusion.FusionData(
+    data = FusionData(
         ids, {m: rng.standard_normal((n, c, t)).astype(np.float32) for m, (c, t) in shapes.items()}
     )
     cfg = fusion.FusionConfig(models=tuple(shapes), epochs=0)
@@ -109,21 +123,30 @@ def checkpoint_eval_cost(
         tasks = fake_tasks(ids)
         t0 = time.perf_counter()
         fusion.evaluate_checkpoints(
-            Path(tmp), data, tasks, probes=("linear",), k_folds=k_folds, epochs=epochs,
-            device=device, progress=False,
-        )  # fmt: skip
+            Path(tmp),
+            data,
+            tasks,
+            protocol,
+            probes=("linear",),
+            device=device,
+            progress=False,
+        )
         t1 = time.perf_counter()
         fusion.evaluate_checkpoints(
-            Path(tmp), data, tasks, probes=("linear", "ridge"), k_folds=k_folds, epochs=epochs,
-            device=device, progress=False,
-        )  # fmt: skip
+            Path(tmp),
+            data,
+            tasks,
+            protocol,
+            probes=("linear", "ridge"),
+            device=device,
+            progress=False,
+        )
         t2 = time.perf_counter()
-        fusion.evaluate_checkpoints(Path(tmp), data, tasks, k_folds=k_folds, epochs=epochs,
-                                    progress=False)  # fmt: skip
+        fusion.evaluate_checkpoints(Path(tmp), data, tasks, protocol, progress=False)
         t3 = time.perf_counter()
     return {
         "n": n,
-        "folds x epochs": f"{k_folds} x {epochs}",
+        "folds x epochs": f"{protocol.k_folds} x {protocol.epochs}",
         "linear (s)": t1 - t0,
         "ridge (s)": t2 - t1,
         "cached rerun (s)": t3 - t2,
@@ -139,19 +162,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument("--eval-n", type=int, nargs="+", default=[239], help="eval split sizes")
+    p.add_argument(
+        "--protocol", choices=PROTOCOL_NAMES, default="paper", help="benchmark protocol preset"
+    )
     args = p.parse_args(argv)
+    protocol = get_protocol(args.protocol)
     torch.manual_seed(0)
     load = os.getloadavg()
     train_rows = []
-    for name, shapes in (("tiny (5 models)", TINY_SHAPES), ("paper full (5 models)",
-                                                            fusion.PAPER_SHAPES)):  # fmt: skip
+    for name, shapes in (
+        ("tiny (5 models)", TINY_SHAPES),
+        ("paper full (5 models)", paper_shapes()),
+    ):
         for fused in (False, True):  # fused is what fusion.train uses
             row = train_throughput(shapes, args.steps, device=args.device, fused=fused)
             train_rows.append({"input set": name, **row})
             print(train_rows[-1], flush=True)
     eval_rows = []
     for n in args.eval_n:
-        eval_rows.append(checkpoint_eval_cost(n, 40, 10, TINY_SHAPES, args.device))
+        eval_rows.append(checkpoint_eval_cost(n, protocol, TINY_SHAPES, args.device))
         print(eval_rows[-1], flush=True)
     train_df, eval_df = pd.DataFrame(train_rows), pd.DataFrame(eval_rows)
     eval_df["per checkpoint, both probes (s)"] = eval_df["linear (s)"] + eval_df["ridge (s)"]
@@ -179,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python benchmarks/fusion_training.py --device {args.device} --steps "
         f"{args.steps} --eval-n "
-        f"{' '.join(map(str, args.eval_n))}`",
+        f"{' '.join(map(str, args.eval_n))} --protocol {args.protocol}`",
         "",
         "## Training (forward + weighted loss + backward + AdamW + scheduler step, fp32)",
         "",

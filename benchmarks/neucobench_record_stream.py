@@ -3,8 +3,10 @@
 Imports the benchmark's own ``evaluation.evaluation.evaluate`` from a checkout (nothing in it is
 changed), wraps ``torch.randperm``, ``torch.Tensor.random_`` and ``nn.Linear.reset_parameters``
 so that every call is logged with its result, runs one evaluation, and then checks that
-:func:`e2s_utils.evaluate_stream.benchmark_stream` produces the same calls, in the same order,
-with bit-identical results (initial weights and biases, training and test permutations)::
+:func:`e2s_utils.evaluate.benchmark.benchmark_stream` (what ``evaluate()`` draws under the
+``exact`` random stream of the ``paper`` and ``challenge`` protocols) produces the same calls, in
+the same order, with bit-identical results (initial weights and biases, training and test
+permutations)::
 
     python benchmarks/neucobench_record_stream.py --bench <NeuCo-Bench checkout> \\
         --embeddings tests/data/neuco_golden/embeddings.csv \\
@@ -24,7 +26,11 @@ import torch
 import yaml
 from torch import nn
 
-from e2s_utils import evaluate_stream as es
+from e2s_utils.data.labels import load_tasks
+from e2s_utils.evaluate import get_protocol
+from e2s_utils.evaluate.benchmark import StreamTask, benchmark_stream, split_sizes
+from e2s_utils.evaluate.core import prepare_matrix, prepare_task, select_tasks
+from e2s_utils.store.csv import read_embeddings_csv
 
 
 def record(bench: Path, embeddings: Path, labels: Path, config: dict) -> list[tuple]:
@@ -70,15 +76,28 @@ def record(bench: Path, embeddings: Path, labels: Path, config: dict) -> list[tu
 
 
 def expected(embeddings: Path, labels: Path, config: dict) -> list[tuple]:
-    """The same draws from :func:`e2s_utils.evaluate_stream.benchmark_stream`."""
+    """The same draws from :func:`e2s_utils.evaluate.benchmark.benchmark_stream`.
+
+    The tasks and their sizes are those ``evaluate()`` finds in the files: the config's task
+    filter (or every task), each with the ids it shares with the embeddings; they draw in sorted
+    name order, and a task sharing no id draws nothing, as in the benchmark.
+    """
     params = config.get("probe_params", config)
     filt = config.get("task_filter")
     filt = None if filt is False else filt
-    inputs = es.read_benchmark_inputs(embeddings, labels, embedding_dim=config.get("embedding_dim"))
-    order = es.benchmark_task_order(inputs.tasks, filt)
-    tasks = [es.StreamTask(n, *es.split_sizes(len(inputs.tasks[n].rows))) for n in order]
-    k_folds, epochs = config["k_folds"], params["epochs"]
-    draws = es.benchmark_stream(tasks, inputs.X.shape[1], k_folds, epochs)
+    k_folds, epochs = int(config["k_folds"]), int(params["epochs"])
+    protocol = get_protocol("paper", k_folds=k_folds, epochs=epochs)
+    dim = config.get("embedding_dim")
+    ids, X = read_embeddings_csv(embeddings, dim)
+    ids, X = prepare_matrix(ids, X, dim)
+    row_of = {i: r for r, i in enumerate(ids)}
+    all_tasks = load_tasks(labels)
+    tasks = []
+    for name in select_tasks(all_tasks, protocol, filt):
+        rows = prepare_task(all_tasks[name], row_of, protocol.normalize_labels).rows
+        if len(rows):
+            tasks.append(StreamTask(name, *split_sizes(len(rows))))
+    draws = benchmark_stream(tasks, X.shape[1], k_folds, epochs, protocol.seed)
     out: list[tuple] = []
     for t in tasks:
         for k in range(k_folds):
