@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2s_utils import power, stats
+from e2s_utils.evaluate import power, stats
 
 K = 40
 #: (mean, std, left-skewed?) of the fold scores of 11 simulated tasks.
