@@ -26,7 +26,7 @@ runs unmodified. Both NeuCo-Bench and ``e2s evaluate`` run every replicate (alte
 first); the report gives Q per task and replicate, their spread, the fold-by-fold agreement and
 "equal Q within its own seed spread" as a check, and both speed ratios (e2s vs NeuCo-Bench, e2s
 vs the per-fold loop). Then it profiles the in-process evaluation (cProfile) and times the
-evaluator's alternative mini-batch computation (``method="gather"``, not what ``auto`` picks here).
+evaluator's other mini-batch computation (the ``method`` that ``auto`` does not pick here).
 
     NEUCO_BENCH_DIR=... NEUCO_BENCH_PYTHON=... python benchmarks/evaluate_vs_neucobench.py \\
         --out benchmarks/results/evaluate_vs_neucobench.md
@@ -60,6 +60,7 @@ import torch
 from e2s_utils import evaluate as ev
 from e2s_utils.data.labels import LabelTask, load_tasks, write_task
 from e2s_utils.evaluate.benchmark import benchmark_fold_scores
+from e2s_utils.evaluate.linear import pick_method
 from e2s_utils.store.csv import read_embeddings_csv, write_embeddings_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -297,35 +298,44 @@ def import_cost(threads: int) -> Timed:
     )
 
 
-def gather_alternative(
-    ids: list[str], X: np.ndarray, tasks: dict[str, LabelTask], protocol: ev.Protocol
+def other_method(
+    ids: list[str],
+    X: np.ndarray,
+    tasks: dict[str, LabelTask],
+    protocol: ev.Protocol,
+    method: str,
 ) -> tuple[Timed, dict[str, np.ndarray]]:
-    """The evaluator's trainer with ``method="gather"`` on the same draws (what ``auto`` skips).
+    """The evaluator's trainer with the mini-batch computation ``auto`` does not pick.
+
+    All tasks in one computation, each with its own draws, as ``evaluate()`` trains them.
 
     Returns the timing (training only, inputs prepared beforehand) and the fold scores.
     """
     prep = prepared(X, tasks, protocol, ids)
     draws = stream_draws(protocol, list(tasks), X.shape[0], X.shape[1])
     splits = ev.shuffle_splits(X.shape[0], protocol.k_folds, protocol.seed)
+    names = sorted(tasks)
     Xt = torch.from_numpy(prep["X"])
+    Y = torch.from_numpy(np.stack([prep[t] for t in names], axis=1)).float()
+    is_cls = torch.tensor([tasks[t].kind == "classification" for t in names])
+    init = torch.stack([draws[t][0] for t in names])
+    perms = torch.stack([draws[t][1] for t in names], dim=1)
 
     def train() -> dict[str, np.ndarray]:
-        out = {}
-        for name in sorted(tasks):
-            best, _ = ev.train_linear_folds(
-                Xt,
-                torch.from_numpy(prep[name]).float()[:, None],
-                torch.tensor([tasks[name].kind == "classification"]),
-                splits,
-                *draws[name],
-                lr=protocol.lr,
-                weight_decay=protocol.weight_decay,
-                batch_size=protocol.batch_size,
-                method="gather",
-                score_fn=benchmark_fold_scores,
-            )
-            out[name] = best[:, 0]
-        return out
+        best, _ = ev.train_linear_folds(
+            Xt,
+            Y,
+            is_cls,
+            splits,
+            init,
+            perms,
+            lr=protocol.lr,
+            weight_decay=protocol.weight_decay,
+            batch_size=protocol.batch_size,
+            method=method,  # type: ignore[arg-type]
+            score_fn=benchmark_fold_scores,
+        )
+        return {t: best[:, j] for j, t in enumerate(names)}
 
     timed, folds = timed_call(train)
     return timed, folds  # type: ignore[return-value]
@@ -378,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override the paper protocol's 20")
     p.add_argument("--threads", type=int, default=1, help="threads of every path")
     p.add_argument("--skip-loop", action="store_true", help="leave out the per-fold loop")
-    p.add_argument("--skip-profile", action="store_true", help="leave out profile and gather")
+    p.add_argument(
+        "--skip-profile", action="store_true", help="leave out the profile and the other method"
+    )
     p.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     args = p.parse_args(argv)
     protocol = ev.get_protocol("paper", k_folds=args.k_folds, epochs=args.epochs)
@@ -597,18 +609,18 @@ def main(argv: list[str] | None = None) -> int:
         say("|---|---|---|---|")
         for where, ncalls, tottime in top:
             say(f"| `{where}` | {ncalls} | {tottime:.2f} | {100 * tottime / total:.0f} % |")
-        gather, g_folds = gather_alternative(ids_r, X_r, tasks_r, protocol)
-        # train_linear_folds' rule on CPU: dense while n * T <= K * batch (one task here)
-        auto = "dense" if args.n <= protocol.k_folds * protocol.batch_size else "gather"
-        g_gap = max(float(np.max(np.abs(g_folds[t] - t_eval.folds[t]))) for t in names)
+        auto = pick_method(args.n, protocol.batch_size, 1, torch.device("cpu"))
+        other = "dense" if auto == "gather" else "gather"
+        alt, alt_folds = other_method(ids_r, X_r, tasks_r, protocol, other)
+        gap = max(float(np.max(np.abs(alt_folds[t] - t_eval.folds[t]))) for t in names)
         say(
-            f'\nThe trainer\'s other mini-batch computation, `train_linear_folds(method="gather")` '
-            f'on the same draws (`method="auto"`, what `evaluate()` uses, picks `{auto}` for '
-            f"one task of n = {args.n}): "
-            f"{gather.wall:.2f} s wall / {gather.cpu:.2f} CPU-s for the training alone, against "
+            f"\nThe trainer's other mini-batch computation, `train_linear_folds(method="
+            f'"{other}")` on the same draws, all tasks in one computation (`method="auto"`, '
+            f"what `evaluate()` uses, picks `{auto}` for n = {args.n} rows): "
+            f"{alt.wall:.2f} s wall / {alt.cpu:.2f} CPU-s for the training alone, against "
             f"{t_eval.wall:.2f} s / {t_eval.cpu:.2f} CPU-s for `evaluate()`; its fold scores "
-            f"differ from `evaluate()`'s by up to {g_gap:.1e} "
-            + ("(bit-identical)." if g_gap == 0 else "(float rounding: not bit-identical).")
+            f"differ from `evaluate()`'s by up to {gap:.1e} "
+            + ("(bit-identical)." if gap == 0 else "(float rounding: not bit-identical).")
         )
     say(f"\nLoad average (1 / 5 / 15 min) at end: {load_text()}.")
     if args.out:

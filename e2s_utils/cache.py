@@ -32,7 +32,7 @@ from e2s_utils.io import atomic_write_json, canonical_json, config_hash, exclusi
 CODE_VERSIONS: dict[str, int] = {
     "store": 1,
     "fusion": 1,
-    "evaluation": 2,
+    "evaluation": 3,
     "ablation": 2,
     "long": 2,
     "controlled": 1,

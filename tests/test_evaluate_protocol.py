@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -95,14 +97,40 @@ def test_summarize_folds_population_std_and_nan_folds() -> None:
 # ---------------------------------------------------------------- folds, scaling, metric
 
 
-def test_splits_are_sklearn_shufflesplit() -> None:
-    ours = P.shuffle_splits(137, 7, 42)
-    theirs = list(ShuffleSplit(n_splits=7, test_size=0.1, random_state=42).split(np.zeros(137)))
-    assert len(ours) == 7
-    for (a, b), (c, d) in zip(ours, theirs, strict=True):
-        np.testing.assert_array_equal(a, c)
-        np.testing.assert_array_equal(b, d)
-        assert len(b) == 14  # ceil(0.1 * 137)
+@pytest.mark.parametrize("test_size", [0.1, 0.2, 0.25, 1 / 3, 0.5, 0.9])
+def test_splits_are_sklearn_shufflesplit(test_size: float) -> None:
+    # sizes where ceil(test_size * n) meets float rounding (0.1 * 30 = 3.0000000000000004)
+    sizes = [2, 3, 7, 9, 10, 11, 29, 30, 31, 70, 99, 100, 101, 137, 1000, 2001]
+    for n in sizes:
+        for k, seed in [(1, 0), (7, 42), (40, 42), (3, 2**32 - 1), (5, 12345)]:
+            splitter = ShuffleSplit(n_splits=k, test_size=test_size, random_state=seed)
+            if math.ceil(test_size * n) >= n:  # no training row: both refuse
+                with pytest.raises(ValueError):
+                    list(splitter.split(np.zeros(n)))
+                with pytest.raises(ValueError, match="training rows would be empty"):
+                    P.shuffle_splits(n, k, seed, test_size)
+                continue
+            ours = P.shuffle_splits(n, k, seed, test_size)
+            theirs = list(splitter.split(np.zeros(n)))
+            assert len(ours) == k
+            for (a, b), (c, d) in zip(ours, theirs, strict=True):
+                assert a.dtype == c.dtype and b.dtype == d.dtype
+                np.testing.assert_array_equal(a, c)
+                np.testing.assert_array_equal(b, d)
+    assert len(P.shuffle_splits(137, 7, 42)[0][1]) == 14  # ceil(0.1 * 137)
+    with pytest.raises(ValueError, match="range"):
+        P.shuffle_splits(10, 2, 0, test_size=1.0)
+
+
+def test_the_evaluation_path_does_not_import_sklearn() -> None:
+    """``e2s evaluate`` draws its folds without scikit-learn (about a second of start-up)."""
+    code = (
+        "import sys; import e2s_utils.cli.evaluate, e2s_utils.evaluate, e2s_utils.store.csv; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_global_scalar_standardisation() -> None:

@@ -5,7 +5,8 @@ does); standardise it with one global scalar over the rows that carry a label in
 label files (also when a task filter or the protocol leaves some of those tasks out, as the
 benchmark does); per task keep the ids present in both files, in label-file order, min-max scale the
 labels; draw the folds; train the probe on every fold; summarise the fold scores into Q; average Q
-into Q̄. Tasks with exactly the same rows and the same random numbers share one batched computation.
+into Q̄. Tasks with exactly the same rows share one batched computation (each task with its own
+random numbers under the exact stream).
 
 NaN handling, as the benchmark does: an epoch whose score is NaN never becomes the best; a task's
 mean and std ignore NaN folds; Q̄ is the plain mean, so NaN when a task's Q is NaN. Departures, each
@@ -201,7 +202,8 @@ def _score_group(
 ) -> np.ndarray:
     """Fold scores ``(M, K, T)`` of tasks sharing the same rows, for each of ``M`` matrices.
 
-    ``X`` is ``(M, n, d)``; in the exact stream a group holds one task.
+    ``X`` is ``(M, n, d)``. In the exact stream each task brings its own draws (its probes are
+    units of their own in the one computation); in the per-fold stream the tasks share them.
     """
     device = X.device
     rows = members[0].rows
@@ -212,8 +214,9 @@ def _score_group(
     if probe == "ridge":
         return np.stack([ridge_folds(x, yg, is_cls, splits)[0] for x in xg])
     n_train = len(splits[0][0])
-    if randomness is not None:
-        init, perms = randomness[members[0].name]
+    if randomness is not None:  # (T, K, d + 1) and (epochs, T, K, n_train): each task its own
+        init = torch.stack([randomness[m.name][0] for m in members])
+        perms = torch.stack([randomness[m.name][1] for m in members], dim=1)
     else:
         if n_train not in cache:
             cache[n_train] = fold_randomness(
@@ -407,15 +410,14 @@ def _score_tasks(
 
     n_mat = X.shape[0]
     results: list[dict[str, TaskResult]] = [{} for _ in range(n_mat)]
-    groups: dict[tuple[tuple[int, ...], str], list[PreparedTask]] = {}
+    groups: dict[tuple[int, ...], list[PreparedTask]] = {}
     randomness = draw_randomness(prepared, X.shape[2], protocol) if probe == "linear" else None
     for prep in prepared:
         if len(prep.rows) < 2 or np.isnan(prep.y).all():
             for r in results:
                 r[prep.name] = _empty_result(prep, protocol.k_folds)
-        else:  # in the exact stream each task has its own draws, so its own computation
-            key = (tuple(prep.rows.tolist()), prep.name if randomness is not None else "")
-            groups.setdefault(key, []).append(prep)
+        else:  # tasks on the same rows: one computation (each with its own draws if exact)
+            groups.setdefault(tuple(prep.rows.tolist()), []).append(prep)
     Xt = torch.from_numpy(X).to(torch.device(device))
     cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     for members in tqdm(groups.values(), desc=f"{probe} probe", disable=not progress):

@@ -28,7 +28,6 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
-from sklearn.model_selection import ShuffleSplit
 
 ProtocolName = Literal["paper", "challenge", "neuco_current"]
 PROTOCOL_NAMES: tuple[ProtocolName, ...] = get_args(ProtocolName)
@@ -151,10 +150,43 @@ def summarize_folds(folds: np.ndarray) -> tuple[float, float, float]:
     return mean, std, quality(mean, std)
 
 
-def shuffle_splits(n: int, k_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The benchmark's folds: ``ShuffleSplit(k_folds, test_size=0.1, random_state=seed)``."""
-    splitter = ShuffleSplit(n_splits=k_folds, test_size=TEST_SIZE, random_state=seed)
-    return list(splitter.split(np.zeros((n, 1))))
+def shuffle_splits(
+    n: int, k_folds: int, seed: int, test_size: float = TEST_SIZE
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The benchmark's folds: ``ShuffleSplit(k_folds, test_size=0.1, random_state=seed)``.
+
+    The same indices as scikit-learn's ``ShuffleSplit`` (tested against it), drawn by hand
+    because importing ``sklearn.model_selection`` costs about a second of every ``e2s evaluate``
+    start-up (it pulls in scipy) for a few lines of NumPy: scikit-learn takes fold ``k`` from the
+    ``k``-th ``permutation(n)`` of one ``RandomState(seed)``, its first ``ceil(test_size * n)``
+    entries as the test rows and the rest as the training rows.
+
+    Args:
+        n: number of rows.
+        k_folds: number of folds.
+        seed: ``random_state``.
+        test_size: test share of the rows, in (0, 1).
+
+    Returns:
+        ``k_folds`` pairs ``(train_idx, test_idx)`` of int64 row indices.
+
+    Raises:
+        ValueError: when ``test_size`` is not in (0, 1) or the training rows would be empty
+            (scikit-learn's conditions).
+    """
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size={test_size} should be a float in the (0, 1) range")
+    n_test = math.ceil(test_size * n)
+    if n - n_test <= 0:
+        raise ValueError(
+            f"with n_samples={n} and test_size={test_size} the training rows would be empty"
+        )
+    rng = np.random.RandomState(seed)
+    splits = []
+    for _ in range(k_folds):
+        permutation = rng.permutation(n)
+        splits.append((permutation[n_test:], permutation[:n_test]))
+    return splits
 
 
 def standardize_global(
