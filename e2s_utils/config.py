@@ -2,12 +2,13 @@
 
 A :class:`Profile` holds a :class:`DataConfig`, an :class:`ExtractConfig`, the compressor's
 :class:`~e2s_utils.fusion.FusionConfig`, the benchmark :class:`~e2s_utils.evaluate.Protocol`, an
-:class:`AblationConfig`, a :class:`LongConfig` and a :class:`ControlledConfig`; the studies derive their runs from these objects
-(never from loose fields). Notebooks and the runner speak flat parameter names (papermill passes
-literals); :data:`PARAMETERS` maps each to its place in the profile, and :func:`get_profile`
-applies them with type checks. A notebook's ``parameters`` cell holds literals only; ``None`` means
-"the profile's value". The cell after it calls :func:`setup`, which resolves the profile, validates
-every name and type, seeds every generator, picks the device and makes the output folders.
+:class:`AblationConfig`, a :class:`LongConfig` and a :class:`ControlledConfig`; the studies derive
+their runs from these objects (never from loose fields). Notebooks and the runner speak flat
+parameter names (papermill passes literals); :data:`PARAMETERS` maps each to its place in the
+profile, and :func:`get_profile` applies them with type checks. A notebook's ``parameters`` cell
+holds literals only; ``None`` means "the profile's value". The cell after it calls :func:`setup`,
+which resolves the profile, validates every name and type, seeds every generator, picks the device
+and makes the output folders.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class LongConfig:
 
 @dataclass(frozen=True)
 class ControlledConfig:
-    """The controlled study on simulated embeddings (notebook 60, :mod:`~e2s_utils.studies.controlled`).
+    """The controlled study on simulated embeddings (:mod:`~e2s_utils.studies.controlled`).
 
     Attributes:
         n: simulated samples (the release has 13,260: about 8,150 eval ids are probed).
@@ -154,11 +155,10 @@ class ControlledConfig:
         val_n: dev ids its validation MSE is measured on.
         epochs: training epochs of E1 and E2.
         mse_epochs: E2's probed checkpoints besides the last (MSE against Q̄).
-        nuisance_weights: E2's loss weights of the task-free block (1: equal; 2: the weight the
-            paper gave Prithvi, a randomly initialised network in its published code).
+        nuisance_weights: E2's loss weights of the task-free block (2: the paper's Prithvi's).
         long_train_n: E3's training-set sizes (eval ids).
         long_epochs: E3's training epochs.
-        long_lr: E3's learning rate (no dropout, no weight decay change).
+        long_lr: E3's learning rate (no dropout).
         long_n_checkpoints: E3's log-spaced checkpoints (epoch 0 and the last included).
         access_width: E4's block width (its narrow block has 16 channels).
         access_blocks: E4's blocks of the simulator's ``access`` preset.
