@@ -160,8 +160,7 @@ class ControlledConfig:
         long_epochs: E3's training epochs.
         long_lr: E3's learning rate (no dropout).
         long_n_checkpoints: E3's log-spaced checkpoints (epoch 0 and the last included).
-        access_width: E4's block width (its narrow block has 16 channels).
-        access_blocks: E4's blocks of the simulator's ``access`` preset.
+        access_width: E4's width; access_blocks: its blocks (the ``access`` preset's).
         short_epochs: E4's short linear probe (the protocol's epochs are the long one).
         seed: simulation seed.
         n_resamples: bootstrap resamples of every interval.
