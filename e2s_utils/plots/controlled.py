@@ -6,6 +6,7 @@ they show a controlled simulation.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -33,12 +34,13 @@ def condition_intervals(frame: pd.DataFrame) -> Figure:
     axes = fig.subplots(len(exps), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, exp in zip(axes[:, 0], exps, strict=True):
         sub = frame[frame["experiment"] == exp].reset_index(drop=True)
-        y = list(range(len(sub)))[::-1]
-        err = [sub["q_bar"] - sub["q_bar_lo"], sub["q_bar_hi"] - sub["q_bar"]]
-        ax.errorbar(sub["q_bar"], y, xerr=err, fmt="o", color=Q_COLOR, capsize=2, ms=4)
+        y = np.arange(len(sub))[::-1]
+        # the studentized interval corrects Q's bias: it need not hold the estimate
+        ax.hlines(y, sub["q_bar_lo"].to_numpy(float), sub["q_bar_hi"].to_numpy(float), Q_COLOR)
+        ax.plot(sub["q_bar"].to_numpy(float), y, "o", color=Q_COLOR, ms=4)
         ax.set_yticks(y, sub["condition"])
         ax.set_title(TITLES.get(exp, exp), loc="left")
-        ax.set_xlabel("Q̄ (95 % paired-fold bootstrap interval)")
+        ax.set_xlabel("Q̄ (line: 95 % fold-bootstrap interval)")
     fig.suptitle(f"Q̄ per condition - {SIMULATION}")
     fig.tight_layout()
     return fig
@@ -70,15 +72,14 @@ def mse_and_q(history: pd.DataFrame, frame: pd.DataFrame) -> Figure:
             style = ["-", "--", ":", "-."][k % 4]
             ax.plot(h["epoch"], h["val_mse"], style, color=MSE_COLOR, lw=1, label=run)
             q = frame[(frame["run"] == run) & (frame["probe"] == "linear")]
-            err = [q["q_bar"] - q["q_bar_lo"], q["q_bar_hi"] - q["q_bar"]]
-            ax2.errorbar(
-                q["epoch"],
-                q["q_bar"],
-                yerr=err,
-                fmt="o",
+            x = q["epoch"].to_numpy(float)
+            ax2.vlines(x, q["q_bar_lo"].to_numpy(float), q["q_bar_hi"].to_numpy(float), Q_COLOR)
+            ax2.plot(
+                x,
+                q["q_bar"].to_numpy(float),
+                "o",
                 color=Q_COLOR,
                 ms=4,
-                capsize=2,
                 mfc="white" if k % 2 else Q_COLOR,
             )
         if log:
