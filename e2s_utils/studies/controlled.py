@@ -190,29 +190,22 @@ def controlled_units(cfg: ControlledConfig) -> list[Unit]:
     """The declarative list of the study's units for a configuration (see the module docstring)."""
     last = cfg.epochs
     marks = tuple(sorted({int(e) for e in cfg.mse_epochs if 0 < e < last}))
-    base = {"train_n": cfg.train_n, "epochs": last}
+    final = (last,)
+
+    def run(name: str, blocks: tuple[str, ...], **kw: Any) -> CompressorUnit:
+        return CompressorUnit(name, blocks, train_n=cfg.train_n, epochs=last, **kw)
+
     units: list[Unit] = [
-        CompressorUnit(
-            "e1-complementary",
-            COMPLEMENTARY,
-            linear_epochs=(*marks, last),
-            ridge_epochs=(last,),
-            **base,
-        ),
-        CompressorUnit(
-            "e1-overlapping", OVERLAPPING, linear_epochs=(last,), ridge_epochs=(last,), **base
-        ),
-        CompressorUnit(
-            "e1-duplicated", DUPLICATED, linear_epochs=(last,), ridge_epochs=(last,), **base
-        ),
+        run("e1-complementary", COMPLEMENTARY, linear_epochs=(*marks, last), ridge_epochs=final),
+        run("e1-overlapping", OVERLAPPING, linear_epochs=final, ridge_epochs=final),
+        run("e1-duplicated", DUPLICATED, linear_epochs=final, ridge_epochs=final),
     ]
     units += [
-        CompressorUnit(
+        run(
             f"e2-nuisance-w{w:g}",
             NUISANCE,
-            (("randvit", float(w)),),
+            weights=(("randvit", float(w)),),
             linear_epochs=(*marks, last),
-            **base,
         )
         for w in cfg.nuisance_weights
     ]
@@ -282,7 +275,7 @@ class _Context:
     ) -> dict[str, EvalResult]:
         from e2s_utils.evaluate import evaluate_many
 
-        over = {} if epochs is None else {"epochs": epochs}
+        over: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
         return evaluate_many(
             self.data.eval_ids,
             matrices,
