@@ -69,19 +69,14 @@ def mse_and_q(history: pd.DataFrame, frame: pd.DataFrame) -> Figure:
         ax2 = ax.twinx()
         for k, run in enumerate(runs):
             h = history[(history["run"] == run) & ((history["epoch"] > 0) | (not log))]
-            style = ["-", "--", ":", "-."][k % 4]
-            ax.plot(h["epoch"], h["val_mse"], style, color=MSE_COLOR, lw=1, label=run)
+            style, marker = ["-", "--", ":", "-."][k % 4], "osD^v"[k % 5]
+            ax.plot(h["epoch"], h["val_mse"], style, color=MSE_COLOR, lw=1, label=f"MSE {run}")
             q = frame[(frame["run"] == run) & (frame["probe"] == "linear")]
+            # checkpoints of several runs share epochs: shift each run's points a little
             x = q["epoch"].to_numpy(float)
+            x = x * 1.04**k if log else x + 0.1 * k
             ax2.vlines(x, q["q_bar_lo"].to_numpy(float), q["q_bar_hi"].to_numpy(float), Q_COLOR)
-            ax2.plot(
-                x,
-                q["q_bar"].to_numpy(float),
-                "o",
-                color=Q_COLOR,
-                ms=4,
-                mfc="white" if k % 2 else Q_COLOR,
-            )
+            ax2.plot(x, q["q_bar"].to_numpy(float), marker, color=Q_COLOR, ms=4, label=f"Q̄ {run}")
         if log:
             ax.set_xscale("log")
         ax.set_xlabel("epoch")
@@ -89,7 +84,9 @@ def mse_and_q(history: pd.DataFrame, frame: pd.DataFrame) -> Figure:
         ax2.set_ylabel("Q̄ (points)", color=Q_COLOR)
         ax2.grid(False)
         ax.set_title(TITLES[exp], loc="left")
-        ax.legend(fontsize=7, loc="upper right")
+        lines = ax.get_legend_handles_labels()
+        points = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + points[0], lines[1] + points[1], fontsize=6, loc="best")
     fig.suptitle(f"Validation MSE and Q̄ - {SIMULATION}")
     fig.tight_layout()
     return fig
