@@ -295,9 +295,7 @@ def _profiles() -> dict[str, Profile]:
             protocol=get_protocol("paper"),
             ablation=AblationConfig(seeds=1, epochs=160, checkpoint_every=5),
             long=LongConfig(epochs=4800, n_checkpoints=24),
-            controlled=ControlledConfig(
-                n=13260, long_train_n=(128, 512), long_epochs=400, threads=None
-            ),
+            controlled=ControlledConfig(n=13260, long_train_n=(128, 512), long_epochs=400),
             cell_timeout_s=7 * 24 * 3600,
         ),
     }
