@@ -403,8 +403,13 @@ def unit_key(unit: Unit, ctx: _Context) -> CacheKey:
     return CacheKey("controlled", config)
 
 
-def run_unit(unit: Unit, ctx: _Context, root: Path) -> dict[str, Any]:
-    """Compute (or load from the cache) one unit; a compressor's snapshots are deleted after."""
+def run_unit(
+    unit: Unit, ctx: _Context, root: Path, on_compute: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Compute (or load from the cache) one unit; a compressor's snapshots are deleted after.
+
+    ``on_compute`` is called with the unit's name when it is not cached (tests count them).
+    """
     import shutil
 
     key = unit_key(unit, ctx)
@@ -413,6 +418,8 @@ def run_unit(unit: Unit, ctx: _Context, root: Path) -> dict[str, Any]:
     cached = read_result(path, key)
     if cached is not None:
         return dict(cached)
+    if on_compute is not None:
+        on_compute(unit.name)
     run_dir = Path(root) / "runs" / stem
     result: dict[str, Any]
     if isinstance(unit, CompressorUnit):
@@ -460,7 +467,7 @@ def run_controlled(
         root: the study's folder (``<out_dir>/controlled``): simulation, cached results, runs.
         device: torch device of training and probing.
         progress: show a progress bar over the units.
-        on_unit: called with each unit's name before it runs (tests count recomputations).
+        on_unit: called with the name of each unit computed, not loaded (tests count them).
     """
     from tqdm.auto import tqdm
 
@@ -475,11 +482,7 @@ def run_controlled(
     with torch_threads(cfg.threads):
         for unit in bar:
             bar.set_postfix_str(unit.name)
-            key = unit_key(unit, ctx)
-            cached = read_result(Path(root) / "results" / f"{unit.name}__{key.short()}.json", key)
-            if cached is None and on_unit is not None:
-                on_unit(unit.name)
-            results[unit.name] = dict(cached) if cached is not None else run_unit(unit, ctx, root)
+            results[unit.name] = run_unit(unit, ctx, Path(root), on_unit)
     first = next(iter(results.values()))
     tasks = sorted(next(iter(first["evals"].values()))["q"]) if "evals" in first else []
     return ControlledResult(units, results, len(data.eval_ids), cfg.n, tasks)

@@ -214,26 +214,71 @@ def _descents(result: ControlledResult) -> str:
     return "; ".join(out)
 
 
+def _verdict(comps: pd.DataFrame, role: str) -> str | None:
+    rows = comps.loc[comps["role"] == role, "verdict"]
+    return str(rows.iloc[0]) if len(rows) else None
+
+
+_ORDER = {"A > B": "higher", "A < B": "lower", "not separated": "not separated", None: "unmeasured"}
+
+
+def conclusions(result: ControlledResult, frame: pd.DataFrame, comps: pd.DataFrame) -> list[str]:
+    """One plain answer per experiment, read off the verdicts (an order only where the paired
+    interval excludes zero)."""
+    ov, dup = _verdict(comps, "overlapping"), _verdict(comps, "duplicated")  # complementary: A
+    e1 = {
+        "A > B": "Q̄ follows diversity: complementary blocks beat overlapping ones",
+        "A < B": "Q̄ does not follow diversity here: at equal width and information, "
+        "overlapping (redundant) blocks beat complementary ones",
+    }.get(str(ov), "diversity alone is not separated at equal width and information")
+    twice = {"A > B": "lower", "A < B": "higher"}.get(str(dup), _ORDER[dup])
+    e1 += f"; the same block twice scores {twice} than the complementary set"
+    sep = _verdict(comps, "best_q_vs_best_mse")
+    e2 = (
+        "MSE stops tracking Q̄ with a task-free block: longer training lowers MSE while Q̄ falls"
+        if sep == "A > B"
+        else "the best-Q̄ and best-MSE checkpoints are not separated"
+    )
+    w = _verdict(comps, "weight")
+    e2 += f"; a heavier loss weight on that block gives {_ORDER[w]} Q̄ than equal weights"
+    e3 = _descents(result)
+    e3 = ("a double descent appears" if "double descent" in e3 else "no double descent") + (
+        f"; the stepped rate ends {_ORDER[_verdict(comps, 'stepped_vs_constant')]} in Q̄ "
+        "than the constant one"
+    )
+    e4 = frame[frame["experiment"] == "E4"].set_index(["run", "key"])["q_bar"]
+    wide = "wide" if ("e4-ridge", "wide") in e4.index else e4.index[-1][1]
+    ridge, linear = e4[("e4-ridge", wide)], e4[("e4-linear", wide)]
+    share = 100 * (ridge - linear) / ridge if ridge > 0 else math.nan
+    e4_text = (
+        f"{share:.0f} % of the ridge probe's Q̄ on the {wide} block is beyond the protocol's "
+        f"linear probe (ease of optimisation, not information)"
+    )
+    return [e1, e2, e3, e4_text]
+
+
 def findings(result: ControlledResult, frame: pd.DataFrame, comps: pd.DataFrame) -> str:
     """The four findings as sentences, each with its paired interval, and what this is."""
     r = _spearman(frame)
     rho = f"; Spearman of -MSE and Q̄ over its checkpoints {r:+.2f}" if math.isfinite(r) else ""
+    c = conclusions(result, frame, comps)
     lines = [
-        f"E1 diversity vs width ({result.n_probe:,} probed samples, folds paired): complementary "
-        f"against overlapping blocks of equal width: {_say(comps, 'overlapping')}; against the "
-        f"complementary set with one block twice: {_say(comps, 'duplicated')}; with the ridge "
-        f"probe: {_say(comps, 'overlapping ridge')}; {_say(comps, 'duplicated ridge')}.",
-        f"E2 why MSE stops tracking Q̄: without against with a task-free high-variance block: "
-        f"{_say(comps, 'nuisance')}; best-Q̄ against best-MSE checkpoint of that run: "
-        f"{_say(comps, 'best_q_vs_best_mse', 'the same checkpoint')}{rho}; other loss weights of the block "
-        f"(2 = the paper's Prithvi weight) against equal weights: {_say(comps, 'weight')}.",
-        f"E3 double descent: validation MSE shows {_descents(result)}; Q̄ at the lowest "
+        f"E1 diversity vs width: {c[0]} ({result.n_probe:,} probed samples, folds paired). "
+        f"Complementary against overlapping blocks of equal width: {_say(comps, 'overlapping')};"
+        f" against the complementary set with one block twice: {_say(comps, 'duplicated')}; "
+        f"with the ridge probe: {_say(comps, 'overlapping ridge')}; "
+        f"{_say(comps, 'duplicated ridge')}.",
+        f"E2 why MSE stops tracking Q̄: {c[1]}. Without against with a task-free high-variance "
+        f"block: {_say(comps, 'nuisance')}; best-Q̄ against best-MSE checkpoint of that run: "
+        f"{_say(comps, 'best_q_vs_best_mse', 'the same checkpoint')}{rho}; other loss weights "
+        f"of the block (2 = the paper's Prithvi weight) against equal weights: "
+        f"{_say(comps, 'weight')}.",
+        f"E3 double descent: {c[2]}. Validation MSE shows {_descents(result)}; Q̄ at the lowest "
         f"validation MSE against the last epoch: "
         f"{_say(comps, 'min_mse_vs_last', 'the same checkpoint')}; stepped against constant "
         f"rate at the end: {_say(comps, 'stepped_vs_constant')}.",
-        f"E4 the probe: the converged ridge probe against the protocol's linear probe on the "
-        f"same block (Q that is ease of optimisation, not information): "
-        f"{_say(comps, 'ridge_vs_linear')}; more against fewer probe epochs: "
+        f"E4 the probe: {c[3]}. The converged ridge probe against the protocol's linear probe "
+        f"on the same block: {_say(comps, 'ridge_vs_linear')}; more against fewer probe epochs: "
         f"{_say(comps, 'epochs')}; the same information narrow or behind a nonlinearity: "
         f"{_say(comps, 'access ridge')}; {_say(comps, 'access linear')}.",
         "This is a controlled simulation, a model of the mechanism with the answer known by "
