@@ -122,6 +122,11 @@ def test_findings_state_each_experiment_with_intervals(
     for line in lines[:4]:
         assert "95 % CI" in line and "not measured" not in line
     assert "not the paper's foundation models" in lines[-1]
+    # each line opens with its answer, read off the verdicts
+    assert any(a in lines[0] for a in ("follows diversity", "not follow", "not separated at"))
+    assert "loss weight 2 on that block gives" in lines[1]
+    assert ("no double descent" in lines[2]) != ("a double descent appears" in lines[2])
+    assert "% of the ridge probe's Q̄" in lines[3]
 
 
 def test_save_controlled_writes_the_findings_the_readme_shows(

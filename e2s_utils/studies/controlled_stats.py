@@ -234,18 +234,20 @@ def conclusions(result: ControlledResult, frame: pd.DataFrame, comps: pd.DataFra
     twice = {"A > B": "lower", "A < B": "higher"}.get(str(dup), _ORDER[dup])
     e1 += f"; the same block twice scores {twice} than the complementary set"
     sep = _verdict(comps, "best_q_vs_best_mse")
-    e2 = (
-        "MSE stops tracking Q̄ with a task-free block: longer training lowers MSE while Q̄ falls"
-        if sep == "A > B"
-        else "the best-Q̄ and best-MSE checkpoints are not separated"
+    e2 = {
+        None: "among the probed checkpoints the best-Q̄ one is also the best-MSE one",
+        "A > B": "MSE stops tracking Q̄ with a task-free block: longer training lowers MSE "
+        "while Q̄ falls",
+    }.get(sep, "the best-Q̄ and best-MSE checkpoints differ but are not separated")
+    for row in comps[comps["role"] == "weight"].itertuples():
+        w = str(row.a).split("-w", 1)[1].split(" ")[0]
+        e2 += f"; loss weight {w} on that block gives {_ORDER[row.verdict]} Q̄ than weight 1"
+    e3 = (
+        "a double descent appears" if "double descent" in _descents(result) else "no double descent"
     )
-    w = _verdict(comps, "weight")
-    e2 += f"; a heavier loss weight on that block gives {_ORDER[w]} Q̄ than equal weights"
-    e3 = _descents(result)
-    e3 = ("a double descent appears" if "double descent" in e3 else "no double descent") + (
-        f"; the stepped rate ends {_ORDER[_verdict(comps, 'stepped_vs_constant')]} in Q̄ "
-        "than the constant one"
-    )
+    for row in comps[comps["role"] == "stepped_vs_constant"].itertuples():
+        n = str(row.a).split("-n", 1)[1].split(" ")[0]
+        e3 += f"; on {n} samples the stepped rate ends {_ORDER[row.verdict]} in Q̄ than the constant"
     e4 = frame[frame["experiment"] == "E4"].set_index(["run", "key"])["q_bar"]
     wide = "wide" if ("e4-ridge", "wide") in e4.index else e4.index[-1][1]
     ridge, linear = e4[("e4-ridge", wide)], e4[("e4-linear", wide)]
