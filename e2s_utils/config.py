@@ -2,12 +2,13 @@
 
 A :class:`Profile` holds a :class:`DataConfig`, an :class:`ExtractConfig`, the compressor's
 :class:`~e2s_utils.fusion.FusionConfig`, the benchmark :class:`~e2s_utils.evaluate.Protocol`, an
-:class:`AblationConfig` and a :class:`LongConfig`; the studies derive their runs from these objects
-(never from loose fields). Notebooks and the runner speak flat parameter names (papermill passes
-literals); :data:`PARAMETERS` maps each to its place in the profile, and :func:`get_profile`
-applies them with type checks. A notebook's ``parameters`` cell holds literals only; ``None`` means
-"the profile's value". The cell after it calls :func:`setup`, which resolves the profile, validates
-every name and type, seeds every generator, picks the device and makes the output folders.
+:class:`AblationConfig`, a :class:`LongConfig` and a :class:`ControlledConfig`; the studies derive
+their runs from these objects (never from loose fields). Notebooks and the runner speak flat
+parameter names (papermill passes literals); :data:`PARAMETERS` maps each to its place in the
+profile, and :func:`get_profile` applies them with type checks. A notebook's ``parameters`` cell
+holds literals only; ``None`` means "the profile's value". The cell after it calls :func:`setup`,
+which resolves the profile, validates every name and type, seeds every generator, picks the device
+and makes the output folders.
 """
 
 from __future__ import annotations
@@ -142,6 +143,52 @@ class LongConfig:
 
 
 @dataclass(frozen=True)
+class ControlledConfig:
+    """The controlled study on simulated embeddings (:mod:`~e2s_utils.studies.controlled`).
+
+    Attributes:
+        n: simulated samples (the release has 13,260: about 8,150 eval ids are probed).
+        width: floats per simulated block (E1, E2, E3).
+        out_dim: compressor outputs (the paper's 1,024 costs 10x more to probe).
+        hidden: compressor hidden width (paper: 2048).
+        train_n: eval ids the compressor trains on (E1, E2).
+        val_n: dev ids its validation MSE is measured on.
+        epochs: training epochs of E1 and E2.
+        mse_epochs: E2's probed checkpoints besides the last (MSE against Q̄).
+        nuisance_weights: E2's loss weights of the task-free block (2: the paper's Prithvi's).
+        long_train_n: E3's training-set sizes (eval ids).
+        long_epochs: E3's training epochs.
+        long_lr: E3's learning rate (no dropout).
+        long_n_checkpoints: E3's log-spaced checkpoints (epoch 0 and the last included).
+        access_width: E4's width; access_blocks: its blocks (the ``access`` preset's).
+        short_epochs: E4's short linear probe (the protocol's epochs are the long one).
+        seed: simulation seed.
+        n_resamples: bootstrap resamples of every interval.
+        threads: torch CPU threads per unit (``None``: leave torch's setting).
+    """
+
+    n: int
+    width: int = 128
+    out_dim: int = 64
+    hidden: int = 2048
+    train_n: int = 2048
+    val_n: int = 1024
+    epochs: int = 6
+    mse_epochs: tuple[int, ...] = (2,)
+    nuisance_weights: tuple[float, ...] = (1.0, 2.0, 0.25)
+    long_train_n: tuple[int, ...] = (128,)
+    long_epochs: int = 200
+    long_lr: float = 1e-3
+    long_n_checkpoints: int = 6
+    access_width: int = 128
+    access_blocks: tuple[str, ...] = ("narrow", "wide", "warped", "scrambled")
+    short_epochs: int = 10
+    seed: int = 0
+    n_resamples: int = 2000
+    threads: int | None = 1
+
+
+@dataclass(frozen=True)
 class Profile:
     """Every knob a stage reads, as one frozen configuration per profile name.
 
@@ -153,6 +200,7 @@ class Profile:
         protocol: the benchmark protocol every evaluation runs under.
         ablation: the ablation study.
         long: the long-training study.
+        controlled: the controlled study on simulated embeddings.
         seed: the global seed (paper: 1337): extraction, compressor, seeding.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda[:i]``.
         cell_timeout_s: the runner's per-cell timeout.
@@ -170,6 +218,7 @@ class Profile:
     protocol: Protocol
     ablation: AblationConfig
     long: LongConfig
+    controlled: ControlledConfig
     seed: int = 1337
     device: str = "auto"
     cell_timeout_s: int = 3600
@@ -197,6 +246,23 @@ def _profiles() -> dict[str, Profile]:
             protocol=get_protocol("paper", k_folds=5),
             ablation=AblationConfig(seeds=1, epochs=2, checkpoint_every=1),
             long=LongConfig(epochs=16, n_checkpoints=5),
+            controlled=ControlledConfig(
+                n=640,
+                width=32,
+                out_dim=16,
+                hidden=64,
+                train_n=128,
+                val_n=64,
+                epochs=2,
+                mse_epochs=(1,),
+                nuisance_weights=(1.0, 2.0),
+                long_train_n=(32,),
+                long_epochs=12,
+                long_n_checkpoints=4,
+                access_width=32,
+                access_blocks=("narrow", "wide", "warped"),
+                n_resamples=200,
+            ),
             cell_timeout_s=600,
             progress=False,
         ),
@@ -208,6 +274,18 @@ def _profiles() -> dict[str, Profile]:
             protocol=get_protocol("paper"),
             ablation=AblationConfig(seeds=3, epochs=16, checkpoint_every=8),
             long=LongConfig(epochs=480, n_checkpoints=12),
+            controlled=ControlledConfig(
+                n=13260,
+                train_n=1024,
+                val_n=512,
+                epochs=6,
+                mse_epochs=(2,),
+                nuisance_weights=(1.0, 2.0),
+                long_epochs=60,
+                long_n_checkpoints=5,
+                access_width=64,
+                access_blocks=("narrow", "wide", "warped"),
+            ),
         ),
         "full": Profile(
             name="full",
@@ -217,6 +295,7 @@ def _profiles() -> dict[str, Profile]:
             protocol=get_protocol("paper"),
             ablation=AblationConfig(seeds=1, epochs=160, checkpoint_every=5),
             long=LongConfig(epochs=4800, n_checkpoints=24),
+            controlled=ControlledConfig(n=13260, long_train_n=(128, 512), long_epochs=400),
             cell_timeout_s=7 * 24 * 3600,
         ),
     }
@@ -245,6 +324,10 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "ablation_checkpoint_every": ("ablation", "checkpoint_every"),
     "long_epochs": ("long", "epochs"),
     "long_n_checkpoints": ("long", "n_checkpoints"),
+    "controlled_n": ("controlled", "n"),
+    "controlled_epochs": ("controlled", "epochs"),
+    "controlled_long_epochs": ("controlled", "long_epochs"),
+    "controlled_seed": ("controlled", "seed"),
     "seed": ("", "seed"),
     "device": ("", "device"),
     "cell_timeout_s": ("", "cell_timeout_s"),
@@ -258,6 +341,7 @@ _SECTIONS: dict[str, Any] = {
     "protocol": Protocol,
     "ablation": AblationConfig,
     "long": LongConfig,
+    "controlled": ControlledConfig,
     "": Profile,
 }
 
@@ -268,6 +352,7 @@ NOTEBOOK_EXTRAS: dict[str, dict[str, Any]] = {
     "30_fusion": {},
     "40_ablation": {},
     "50_long_training": {},
+    "60_controlled_fusion": {},
 }
 
 _PROFILES: dict[str, Profile] | None = None
@@ -335,7 +420,7 @@ def get_profile(name: str | None = None, **overrides: Any) -> Profile:
 
 def _apply(base: Profile, sections: dict[str, dict[str, Any]]) -> Profile:
     top = dict(sections[""])
-    for section in ("data", "extract", "ablation", "long"):
+    for section in ("data", "extract", "ablation", "long", "controlled"):
         if sections[section]:
             top[section] = dataclasses.replace(getattr(base, section), **sections[section])
     proto_changes = dict(sections["protocol"])

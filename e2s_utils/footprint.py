@@ -161,7 +161,7 @@ def profiles_markdown() -> str:
     rows = []
     for name in config.PROFILE_NAMES:
         p = config.get_profile(name)
-        f, a, lo = p.fusion, p.ablation, p.long
+        f, a, lo, c = p.fusion, p.ablation, p.long, p.controlled
         rows.append(
             {
                 "profile": f"`{name}`",
@@ -174,6 +174,8 @@ def profiles_markdown() -> str:
                 "benchmark": p.protocol.label(),
                 "ablation": f"{' and '.join(a.presets)}; {a.seeds} seed(s), {a.epochs} epochs",
                 "long run": f"{lo.epochs} epochs, {lo.n_checkpoints} checkpoints",
+                "controlled study": f"{c.n:,} simulated samples, blocks of {c.width}, "
+                f"compressor out {c.out_dim}, {c.epochs} epochs, long runs {c.long_epochs}",
             }
         )
     return pd.DataFrame(rows).to_markdown(index=False) + "\n"

@@ -52,6 +52,10 @@ FIGURES: tuple[tuple[str, str], ...] = (
         "Per-task quality, coloured by Z, annotated with Q (the paper's Figure 3)",
     ),
     ("long_training", "Long training: validation MSE and Q̄ on a log epoch axis"),
+    (
+        "controlled_q_bar",
+        "Controlled simulation (not the paper's models): Q̄ per condition with its interval",
+    ),
     ("data_seasons", "A synthetic cube's four seasons"),
     ("data_real_vs_synthetic", "Real BigEarthNet patches beside synthetic ones"),
 )

@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from e2s_utils.data import is_dev_id, synthetic
 from e2s_utils.data import simulator as sim
 from e2s_utils.data.labels import load_tasks
-from e2s_utils.evaluate import evaluate
+from e2s_utils.evaluate import evaluate, evaluate_many
 from e2s_utils.store import EmbeddingStore
 from e2s_utils.store.simulated import write_simulation
 
@@ -212,6 +212,29 @@ def test_ridge_q_follows_coverage_at_full_size(big: sim.Simulation, task: str) -
     for name, res in results.items():
         if name != carrier:
             assert abs(res.q) < 1.5 and abs(res.mean) < 0.01, name  # the random baseline
+
+
+@pytest.mark.slow
+def test_every_task_is_read_from_its_carrier_block_only_at_full_size() -> None:
+    """n = 8,000, ridge probe, each block of the nuisance preset alone on every task."""
+    s = sim.simulate(sim.preset("nuisance", width=32), 8000, seed=11)
+    mats = {b: s.flat([b]) for b in s.blocks}
+    res = evaluate_many(s.ids, mats, s.tasks, probe="ridge", num_threads=1)
+    group = {"veg": "vegetation", "agri": "agriculture", "heat": "heat", "atmo": "atmosphere"}
+    land = {"vegetation", "agriculture", "heat"}
+    for task, factors in sim.TASK_FACTORS.items():
+        q = {b: r.tasks[task].q for b, r in res.items()}
+        assert abs(q["randvit"]) < 1.5, task  # task-free channels: the random baseline
+        carriers = [b for b, g in group.items() if set(factors) <= set(sim.FACTOR_GROUPS[g])]
+        if not factors:  # the random controls: no block reads them
+            assert max(abs(v) for v in q.values()) < 1.5, task
+            continue
+        (carrier,) = carriers
+        assert q[carrier] > 40, (task, q)  # carried linearly: high Q
+        assert q[carrier] > 3 * max(v for b, v in q.items() if b != carrier), (task, q)
+        # a block of independent factors (weather against land cover) reads nothing
+        independent = [b for b, g in group.items() if (g in land) != (group[carrier] in land)]
+        assert max(abs(q[b]) for b in independent) < 1.5, (task, q)
 
 
 def test_spiral_is_injective_and_fades_linear_access() -> None:

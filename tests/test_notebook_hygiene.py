@@ -14,7 +14,14 @@ import pytest
 from e2s_utils import config, paths, run
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
-EXPECTED = {"10_data_tour", "20_extract", "30_fusion", "40_ablation", "50_long_training"}
+EXPECTED = {
+    "10_data_tour",
+    "20_extract",
+    "30_fusion",
+    "40_ablation",
+    "50_long_training",
+    "60_controlled_fusion",
+}
 MAX_CODE_LINES = 20
 
 

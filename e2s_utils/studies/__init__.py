@@ -4,8 +4,10 @@ Modules: :mod:`~e2s_utils.studies.paper` (the paper's numbers and names),
 :mod:`~e2s_utils.studies.inputs` (dataset, stores, one model's stores and the one loader),
 :mod:`~e2s_utils.studies.ablation` (Table 1's rows and the study), :mod:`~e2s_utils.studies.units`
 (one cached row x seed), :mod:`~e2s_utils.studies.table` (Table 1),
-:mod:`~e2s_utils.studies.verdicts` (what it concludes) and
-:mod:`~e2s_utils.studies.long_training` (the long run and its descents).
+:mod:`~e2s_utils.studies.verdicts` (what it concludes),
+:mod:`~e2s_utils.studies.long_training` (the long run and its descents) and
+:mod:`~e2s_utils.studies.controlled` with :mod:`~e2s_utils.studies.controlled_stats` (the
+controlled study on simulated embeddings).
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from e2s_utils.studies.ablation import (
     seed_list,
     stores_needed,
 )
+from e2s_utils.studies.controlled import (
+    ControlledData,
+    ControlledResult,
+    controlled_units,
+    run_controlled,
+)
+from e2s_utils.studies.controlled_stats import ControlledOutputs, save_controlled
 from e2s_utils.studies.descents import (
     DescentAnalysis,
     descents_table,
@@ -69,6 +78,9 @@ __all__ = [
     "AblationOutputs",
     "AblationResults",
     "AblationRun",
+    "ControlledData",
+    "ControlledOutputs",
+    "ControlledResult",
     "Finding",
     "DescentAnalysis",
     "LongOutputs",
@@ -79,6 +91,7 @@ __all__ = [
     "descents_table",
     "detect_descents",
     "drop_coincidences",
+    "controlled_units",
     "display_name",
     "ensure_dataset",
     "ensure_model_stores",
@@ -97,9 +110,11 @@ __all__ = [
     "random_init_models",
     "present_table1",
     "run_ablation",
+    "run_controlled",
     "run_long",
     "run_unit",
     "save_ablation",
+    "save_controlled",
     "save_long",
     "seed_list",
     "stores_needed",
