@@ -6,9 +6,8 @@ A :class:`Profile` holds a :class:`DataConfig`, an :class:`ExtractConfig`, the c
 their runs from these objects (never from loose fields). Notebooks and the runner speak flat
 parameter names (papermill passes literals); :data:`PARAMETERS` maps each to its place in the
 profile, and :func:`get_profile` applies them with type checks. A notebook's ``parameters`` cell
-holds literals only; ``None`` means "the profile's value". The cell after it calls :func:`setup`,
-which resolves the profile, validates every name and type, seeds every generator, picks the device
-and makes the output folders.
+holds literals only (``None``: "the profile's value"); the next cell calls :func:`setup`, which
+resolves the profile, validates names and types, seeds, picks the device and makes the folders.
 """
 
 from __future__ import annotations
@@ -149,19 +148,16 @@ class ControlledConfig:
     Attributes:
         n: simulated samples (the release has 13,260: about 8,150 eval ids are probed).
         width: floats per simulated block (E1, E2, E3).
-        out_dim: compressor outputs (the paper's 1,024 costs 10x more to probe).
-        hidden: compressor hidden width (paper: 2048).
-        train_n: eval ids the compressor trains on (E1, E2).
-        val_n: dev ids its validation MSE is measured on.
+        out_dim, hidden: compressor outputs and hidden width (paper: 1,024, which costs 10x more
+            to probe, and 2,048).
+        train_n, val_n: eval ids the compressor trains on (E1, E2); dev ids of its validation MSE.
         epochs: training epochs of E1 and E2.
         mse_epochs: E2's probed checkpoints besides the last (MSE against Q̄).
         nuisance_weights: E2's loss weights of the task-free block (2: the paper's Prithvi's).
-        long_train_n: E3's training-set sizes (eval ids).
-        long_epochs: E3's training epochs.
-        long_lr: E3's learning rate (no dropout).
-        long_n_checkpoints: E3's log-spaced checkpoints (epoch 0 and the last included).
-        access_width: E4's width; access_blocks: its blocks (the ``access`` preset's).
-        short_epochs: E4's short linear probe (the protocol's epochs are the long one).
+        long_train_n, long_epochs, long_lr, long_n_checkpoints: E3's training-set sizes (eval
+            ids), epochs, learning rate (no dropout) and log-spaced checkpoints (0 and the last).
+        access_width, access_blocks, short_epochs: E4's width, blocks (the ``access`` preset's)
+            and short linear probe's epochs (the protocol's are the long one).
         seed: simulation seed.
         n_resamples: bootstrap resamples of every interval.
         threads: torch CPU threads per unit (``None``: leave torch's setting).
@@ -481,6 +477,10 @@ def _fits(value: Any, expected: Any) -> bool:
     return isinstance(value, expected)
 
 
+#: Notebooks whose embeddings are simulated blocks (:mod:`e2s_utils.data.simulator`).
+SIMULATED_NOTEBOOKS: frozenset[str] = frozenset({"60_controlled_fusion"})
+
+
 @dataclass
 class RunContext:
     """What one notebook (or command-line stage) run knows after :func:`setup`.
@@ -520,11 +520,13 @@ class RunContext:
 
     @property
     def banner(self) -> str | None:
-        """The label every figure of a synthetic or randomly initialised run carries."""
+        """The label every figure of a synthetic or randomly initialised run carries (a notebook
+        of :data:`SIMULATED_NOTEBOOKS` reads neither dataset nor models: its stamps label it)."""
         parts = []
-        if self.profile.data.synthetic:
+        real = self.notebook not in SIMULATED_NOTEBOOKS
+        if real and self.profile.data.synthetic:
             parts.append("SYNTHETIC data")
-        if self.profile.extract.size != "full" or paths.weights_dir() is None:
+        if real and (self.profile.extract.size != "full" or paths.weights_dir() is None):
             parts.append("randomly initialised models")
         text = None
         if parts:

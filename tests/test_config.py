@@ -196,3 +196,11 @@ def test_full_profile_without_data_names_the_fix(monkeypatch) -> None:
     ctx = config.setup("10_data_tour", profile="full", device="cpu")
     with pytest.raises(config.ConfigError, match="E2S_DATA_DIR"):
         _ = ctx.data_root
+
+
+def test_a_simulated_notebook_is_labelled_by_its_stamp_only() -> None:
+    ctx = config.setup("60_controlled_fusion", profile="smoke", device="cpu")
+    assert ctx.banner is None
+    ctx.add_stamp("CONTROLLED SIMULATION")
+    assert ctx.banner == "CONTROLLED SIMULATION"
+    assert "randomly initialised" in (config.setup("30_fusion", profile="smoke").banner or "")
