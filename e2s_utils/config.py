@@ -110,12 +110,10 @@ class AblationConfig:
         checkpoint_every: checkpoint (and evaluation) cadence in epochs.
         presets: the presets whose stores the paper's rows run on, each row once per preset
             (``as_published_code``: what the paper's numbers came from; ``as_intended``: its text).
-        init_seeds: at least this many seeds for rows that read a network the preset runs
-            randomly initialised (``as_published_code`` Prithvi and Scale-MAE; the published run
-            was unseeded): seed ``i`` extracts those stores with ``seed + i``.
+        init_seeds: at least this many seeds for rows reading a network the preset leaves random
+            (Prithvi, Scale-MAE ``as_published_code``, run unseeded): seed ``i`` uses ``seed + i``.
         pca_components: components of the PCA row (capped by the training samples).
-        include_pca: add PCA of the fused raw embeddings.
-        include_raw: add the raw fused embeddings probed directly.
+        include_pca, include_raw: add PCA of the fused raw embeddings; the raw ones probed directly.
     """
 
     seeds: int
@@ -201,10 +199,10 @@ class Profile:
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda[:i]``.
         cell_timeout_s: the runner's per-cell timeout.
         progress: show progress bars.
-        prune_snapshots: delete a finished compressor run's snapshots once its checkpoints are
-            evaluated, keeping best-Q̄, best-validation-MSE and last and every checkpoint's
-            embeddings (:func:`~e2s_utils.fusion.prune_snapshots`); an ablation unit keeps none,
-            its numbers being cached. ``False`` keeps every snapshot.
+        workers: processes computing a study's independent units side by side on the CPU.
+        prune_snapshots: delete a finished run's snapshots once evaluated, keeping best-Q̄, best-MSE,
+            last and every checkpoint's embeddings (:func:`~e2s_utils.fusion.prune_snapshots`);
+            an ablation unit keeps none, its numbers being cached. ``False`` keeps every one.
     """
 
     name: ProfileName
@@ -220,6 +218,7 @@ class Profile:
     cell_timeout_s: int = 3600
     progress: bool = True
     prune_snapshots: bool = True
+    workers: int = 1
 
 
 def _fusion(epochs: int, batch_size: int, checkpoint_every: int) -> FusionConfig:
@@ -282,6 +281,7 @@ def _profiles() -> dict[str, Profile]:
                 access_width=64,
                 access_blocks=("narrow", "wide", "warped"),
             ),
+            workers=2,
         ),
         "full": Profile(
             name="full",

@@ -156,7 +156,19 @@ def results_markdown(figures_dir: Path | None = None) -> str:
     figures_dir = figures_dir or paths.figures_dir()
     manifest_path = figures_dir / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    banners = {e.get("banner") for e in manifest.values() if e.get("banner")}
+    from e2s_utils.config import SIMULATED_NOTEBOOKS
+
+    # a simulated notebook's banner heads its own tables, not the whole section
+    own = {
+        Path(name).stem: e["banner"]
+        for name, e in manifest.items()
+        if e.get("notebook") in SIMULATED_NOTEBOOKS and e.get("banner")
+    }
+    banners = {
+        e.get("banner")
+        for e in manifest.values()
+        if e.get("banner") and e.get("notebook") not in SIMULATED_NOTEBOOKS
+    }
     lines: list[str] = []
     if banners:
         lines += [f"> **{b}**" for b in sorted(banners)] + [""]
@@ -173,7 +185,9 @@ def results_markdown(figures_dir: Path | None = None) -> str:
         if md.exists():
             body = md.read_text().strip()
             body = "\n".join(ln for ln in body.splitlines() if not ln.startswith("_"))
-            lines += [f"#### {heading}", "", body.strip(), ""]
+            lines += [f"#### {heading}", ""]
+            lines += [f"> **{own[stem]}**", ""] if stem in own else []
+            lines += [body.strip(), ""]
     for stem, caption in FIGURES:
         if (figures_dir / f"{stem}.png").exists():
             rel = (

@@ -71,6 +71,22 @@ def test_results_markdown_shows_findings_before_their_table_without_the_banner(
     assert "_SYNTHETIC_" not in text
 
 
+def test_a_simulated_notebooks_banner_heads_its_own_tables_only(tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    manifest = {
+        "table1_ablation": {"banner": "SYNTHETIC data", "notebook": "40_ablation"},
+        "controlled_findings": {"banner": "SIMULATED", "notebook": "60_controlled_fusion"},
+    }
+    (figures / "MANIFEST.json").write_text(json.dumps(manifest))
+    (figures / "table1_ablation.md").write_text("| a |\n|---|\n| 1 |\n")
+    (figures / "controlled_findings.md").write_text("- E1: something.\n")
+    text = report.results_markdown(figures)
+    assert text.startswith("> **SYNTHETIC data**") and text.count("SIMULATED") == 1
+    assert text.index("> **SIMULATED**") < text.index("- E1: something.")
+    assert text.index("> **SIMULATED**") > text.index("| a |")
+
+
 def test_the_end_to_end_record_rewrites_its_own_section_only(tmp_path: Path) -> None:
     path = tmp_path / "end_to_end_demo.md"
     rows = [{"notebook": "10_x", "seconds": 60.0, "peak memory (MB)": 900}]

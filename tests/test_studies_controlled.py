@@ -178,3 +178,22 @@ def test_complementary_blocks_beat_the_same_block_twice_with_the_ridge_probe(
     )
     assert np.array_equal(data.block("veg", data.eval_ids), data.block("veg_copy", data.eval_ids))
     assert data.specs["veg_copy"] == dataclasses.replace(sim.preset("duplicated", 16)[-1])
+
+
+@pytest.mark.slow
+def test_units_computed_side_by_side_match_the_loop(study, tmp_path: Path) -> None:
+    _, ref, _ = study
+    side = dataclasses.replace(_profile(), workers=2)
+    ran: list[str] = []
+    res = ctl.run_controlled(side, tmp_path, progress=False, on_unit=ran.append)
+    assert sorted(ran) == sorted(u.name for u in ref.units)  # computed by the workers
+    for name, want in ref.results.items():
+        got = res.results[name]
+        for label, ev in want.get("evals", {}).items():
+            q_want, q_got = ev["q"], got["evals"][label]["q"]
+            assert q_got.keys() == q_want.keys()
+            got_q = np.asarray(list(q_got.values()), dtype=float)
+            np.testing.assert_allclose(got_q, np.asarray(list(q_want.values()), float), atol=1e-3)
+    again: list[str] = []
+    ctl.run_controlled(side, tmp_path, progress=False, on_unit=again.append)
+    assert again == []

@@ -267,3 +267,22 @@ def test_a_fusion_row_needs_a_seed(inputs, tmp_path) -> None:
     run = next(r for r in studies.ablation_runs(profile) if r.seeded)
     with pytest.raises(studies.StudyError, match="needs a seed"):
         studies.run_unit(run, None, profile, inputs, tmp_path / "ab")
+
+
+@pytest.mark.slow
+def test_units_computed_side_by_side_match_one_after_the_other(
+    inputs, tmp_path, monkeypatch
+) -> None:
+    serial = small_profile()
+    side = dataclasses.replace(serial, workers=2)
+    ref = studies.run_ablation(serial, inputs, tmp_path / "serial", progress=False)
+
+    def refuse(*args, **kw):
+        raise AssertionError("the parent process trained a unit; the workers should have")
+
+    monkeypatch.setattr(fusion, "train", refuse)  # spawned workers do not see this
+    res = studies.run_ablation(side, inputs, tmp_path / "side", progress=False)
+    assert len(list((tmp_path / "side" / "results").glob("*.json"))) == sum(_units(serial))
+    pd.testing.assert_frame_equal(studies.table1(ref), studies.table1(res), atol=1e-4)
+    again = studies.run_ablation(side, inputs, tmp_path / "side", progress=False)  # all cached
+    pd.testing.assert_frame_equal(studies.table1(res), studies.table1(again))

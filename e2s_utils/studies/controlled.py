@@ -415,7 +415,7 @@ def run_unit(
     key = unit_key(unit, ctx)
     stem = f"{unit.name}__{key.short()}"
     path = Path(root) / "results" / f"{stem}.json"
-    cached = read_result(path, key)
+    cached = read_result(path, key) if path.is_file() else None
     if cached is not None:
         return dict(cached)
     if on_compute is not None:
@@ -477,8 +477,10 @@ def run_controlled(
     data = ControlledData(cfg, Path(root))
     ctx = _Context(cfg, data, profile.protocol, device)
     units = controlled_units(cfg)
+    if profile.workers > 1 and device == "cpu":
+        _compute_side_by_side(units, ctx, profile, Path(root), on_unit, progress)
     results = {}
-    bar = tqdm(units, desc="controlled", unit="unit", disable=not progress)
+    bar = tqdm(units, desc="controlled", unit="unit", disable=not progress or profile.workers > 1)
     with torch_threads(cfg.threads):
         for unit in bar:
             bar.set_postfix_str(unit.name)
@@ -486,3 +488,58 @@ def run_controlled(
     first = next(iter(results.values()))
     tasks = sorted(next(iter(first["evals"].values()))["q"]) if "evals" in first else []
     return ControlledResult(units, results, len(data.eval_ids), cfg.n, tasks)
+
+
+# ------------------------------------------------------------------------------------------------
+# units side by side (:mod:`e2s_utils.studies.side_by_side`)
+# ------------------------------------------------------------------------------------------------
+#: What a worker process computes units with (set once per process by :func:`_start_worker`).
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(profile: Profile, root: Path, device: str) -> None:
+    cfg = profile.controlled
+    ctx = _Context(cfg, ControlledData(cfg, root), profile.protocol, device)
+    _WORKER.update(ctx=ctx, root=root)
+
+
+def _unit_in_worker(unit: Unit) -> str:
+    run_unit(unit, _WORKER["ctx"], _WORKER["root"])
+    return unit.name
+
+
+def _compute_side_by_side(
+    units: Sequence[Unit],
+    ctx: _Context,
+    profile: Profile,
+    root: Path,
+    on_unit: Callable[[str], None] | None,
+    progress: bool,
+) -> None:
+    """Compute the units missing from the cache in ``profile.workers`` processes, the long runs
+    first and the probes of fixed blocks last; the simulation is written once before."""
+    from e2s_utils.studies.side_by_side import compute_side_by_side
+
+    def cached(unit: Unit) -> bool:
+        key = unit_key(unit, ctx)
+        path = root / "results" / f"{unit.name}__{key.short()}.json"
+        return path.is_file() and read_result(path, key) is not None
+
+    missing = [u for u in units if not cached(u)]
+    if len(missing) < 2:
+        return
+    ctx.data.ensure()
+    order = {LongUnit: 0, CompressorUnit: 1, ProbeUnit: 2}
+    missing.sort(key=lambda u: order[type(u)])
+    for unit in missing:
+        if on_unit is not None:
+            on_unit(unit.name)
+    compute_side_by_side(
+        _unit_in_worker,
+        [(u,) for u in missing],
+        workers=profile.workers,
+        init=_start_worker,
+        initargs=(profile, root, ctx.device),
+        desc="controlled",
+        progress=progress,
+    )

@@ -6,7 +6,9 @@ row trains in ``<root>/runs/<stem>/`` (resumable) and evaluates every checkpoint
 unit three checkpoints are kept: the best-Q̄ one (the paper's choice, made on the probed labels),
 the best-validation-MSE one and the last one, each with its per-task Q and every fold score. Once
 the result is cached, the run's weights are deleted (the profile's ``prune_snapshots``); its history
-and cached evaluations stay.
+and cached evaluations stay. With the profile's ``workers`` > 1 (CPU only) the units missing from the
+cache are computed side by side in that many processes (:mod:`~e2s_utils.studies.side_by_side`),
+then read back in order.
 """
 
 from __future__ import annotations
@@ -235,6 +237,11 @@ def _direct_unit(
     return {sel: rec for sel in SELECTIONS}, extra
 
 
+def _stem(run: AblationRun, seed: int | None, key: CacheKey) -> str:
+    """A unit's file and folder name."""
+    return f"{run.name}__{'s' + str(seed) if seed is not None else 'det'}__{key.short()}"
+
+
 def run_unit(
     run: AblationRun,
     seed: int | None,
@@ -250,7 +257,7 @@ def run_unit(
         ``{"run", "seed", "selections": {best_q, best_mse, last}, ...}``.
     """
     key = unit_key(run, seed, profile, inputs)
-    stem = f"{run.name}__{'s' + str(seed) if seed is not None else 'det'}__{key.short()}"
+    stem = _stem(run, seed, key)
     path = Path(root) / "results" / f"{stem}.json"
     cached = read_result(path, key)
     if cached is not None:
@@ -295,9 +302,60 @@ def run_ablation(
 
     runs = ablation_runs(profile)
     units = [(r, s) for r in runs for s in (seed_list(profile, r) if r.seeded else [None])]
+    workers = profile.workers if device == "cpu" else 1
+    if workers > 1:
+        _compute_side_by_side(units, profile, inputs, Path(root), progress)
     out: dict[str, list[dict[str, Any]]] = {r.name: [] for r in runs}
-    bar = tqdm(units, desc="ablation", unit="run", disable=not progress)
+    bar = tqdm(units, desc="ablation", unit="run", disable=not progress or workers > 1)
     for run, seed in bar:
         bar.set_postfix_str(f"{run.name} seed {seed}")
         out[run.name].append(run_unit(run, seed, profile, inputs, Path(root), device=device))
     return AblationResults(runs, out, sorted(inputs.tasks), profile.protocol.to_dict())
+
+
+#: What a worker process computes units for (set once per process by :func:`_start_worker`).
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(profile: Profile, inputs: StudyInputs, root: Path) -> None:
+    _WORKER.update(profile=profile, inputs=inputs, root=root)
+
+
+def _unit_in_worker(run: AblationRun, seed: int | None) -> str:
+    """One unit in a worker process; its result goes to the cache."""
+    run_unit(run, seed, _WORKER["profile"], _WORKER["inputs"], _WORKER["root"], device="cpu")
+    return f"{run.name} seed {seed}"
+
+
+def _compute_side_by_side(
+    units: Sequence[tuple[AblationRun, int | None]],
+    profile: Profile,
+    inputs: StudyInputs,
+    root: Path,
+    progress: bool,
+) -> None:
+    """Compute the units missing from the cache in ``profile.workers`` processes, rows of the
+    most models first (:mod:`~e2s_utils.studies.side_by_side`)."""
+    from e2s_utils.studies.side_by_side import compute_side_by_side
+
+    missing = [(r, s) for r, s in units if not _is_cached(r, s, profile, inputs, root)]
+    if len(missing) < 2:
+        return
+    missing.sort(key=lambda unit: -len(unit[0].models))
+    compute_side_by_side(
+        _unit_in_worker,
+        missing,
+        workers=profile.workers,
+        init=_start_worker,
+        initargs=(profile, dataclasses.replace(inputs, _cache={}), root),  # workers read stores
+        desc="ablation",
+        progress=progress,
+    )
+
+
+def _is_cached(
+    run: AblationRun, seed: int | None, profile: Profile, inputs: StudyInputs, root: Path
+) -> bool:
+    """Whether a unit's result is in the cache."""
+    key = unit_key(run, seed, profile, inputs)
+    return read_result(root / "results" / f"{_stem(run, seed, key)}.json", key) is not None
