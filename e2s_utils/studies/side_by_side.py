@@ -27,6 +27,17 @@ def _start(init: Callable[..., None], initargs: tuple[Any, ...]) -> None:
     init(*initargs)
 
 
+def _main_spec_for_spawn() -> None:
+    """Give ``__main__`` the ``__spec__`` that spawning reads, where a Jupyter kernel's namespace
+    reset (``%reset -f``, the runner's shared kernel) removed it: ``None`` is what an interactive
+    ``__main__`` has, and makes the workers start without re-running it."""
+    import sys
+
+    main = sys.modules["__main__"]
+    if not hasattr(main, "__spec__"):
+        main.__spec__ = None
+
+
 def compute_side_by_side(
     unit: Callable[..., str],
     jobs: Sequence[tuple[Any, ...]],
@@ -56,6 +67,7 @@ def compute_side_by_side(
 
     if not jobs:
         return
+    _main_spec_for_spawn()
     with ProcessPoolExecutor(
         min(workers, len(jobs)),
         mp_context=multiprocessing.get_context("spawn"),
