@@ -121,12 +121,16 @@ def _record_markdown(rows: list[dict[str, Any]], record: RunRecord) -> str:
 def write_run_times(
     rows: list[dict[str, Any]], record: RunRecord, out_dir: Path | None = None
 ) -> Path:
-    """Record a run's costs per notebook as ``run_times.csv`` and ``.md`` in ``figures/``."""
+    """Record a run's costs per notebook as ``run_times.csv`` and ``.md`` in ``figures/`` (a cold
+    run's also as ``run_times_cold.md``, which later warm runs leave in place)."""
     import pandas as pd
 
     out_dir = out_dir or paths.figures_dir()
+    text = _record_markdown(rows, record)
     atomic_write_text(out_dir / f"{RUN_TIMES}.csv", pd.DataFrame(rows).to_csv(index=False))
-    atomic_write_text(out_dir / f"{RUN_TIMES}.md", _record_markdown(rows, record))
+    atomic_write_text(out_dir / f"{RUN_TIMES}.md", text)
+    if record.cold:
+        atomic_write_text(out_dir / f"{RUN_TIMES}_cold.md", text)
     return out_dir / f"{RUN_TIMES}.md"
 
 
@@ -196,13 +200,17 @@ def results_markdown(figures_dir: Path | None = None) -> str:
                 else f"{stem}.png"
             )
             lines += [f"**{caption}**", "", f"![{caption}]({rel})", ""]
+    cold = figures_dir / f"{RUN_TIMES}_cold.md"
+    cold_text = cold.read_text().strip() if cold.exists() else None
+    if cold_text:
+        lines += ["#### Cost per notebook of the last cold run (nothing cached)", "", cold_text, ""]
     times = figures_dir / f"{RUN_TIMES}.md"
-    if times.exists():
+    if times.exists() and times.read_text().strip() != cold_text:
         lines += [
             "#### Cost per notebook of the run that wrote this section",
             "",
             "Stages resume from what earlier runs left in `outputs/`, so a rerun is "
-            "faster than a cold one; cold-run timings are in "
+            "faster than a cold one; both records are in "
             "[benchmarks/results/end_to_end_demo.md](benchmarks/results/end_to_end_demo.md).",
             "",
             times.read_text().strip(),

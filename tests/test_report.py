@@ -71,6 +71,20 @@ def test_results_markdown_shows_findings_before_their_table_without_the_banner(
     assert "_SYNTHETIC_" not in text
 
 
+def test_the_last_cold_run_stays_in_the_section_after_a_warm_one(tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    cold = report.RunRecord("demo", cold=True, kernel_starts=1, outputs_mb=2800.0)
+    warm = report.RunRecord("demo", cold=False, kernel_starts=1, outputs_mb=2800.0)
+    report.write_run_times([{"notebook": "10_x", "seconds": 590.0}], cold, out_dir=figures)
+    text = report.results_markdown(figures)
+    assert text.count("10_x") == 1 and "last cold run" in text and "9.8 min" in text
+    report.write_run_times([{"notebook": "10_x", "seconds": 75.0}], warm, out_dir=figures)
+    text = report.results_markdown(figures)
+    assert "9.8 min" in text and "1.2 min" in text  # the cold record and the warm one
+    assert text.index("last cold run") < text.index("the run that wrote this section")
+
+
 def test_a_simulated_notebooks_banner_heads_its_own_tables_only(tmp_path: Path) -> None:
     figures = tmp_path / "figures"
     figures.mkdir()
