@@ -116,7 +116,7 @@ def test_a_failing_cell_and_an_undisplayed_figure_are_named(
 ) -> None:
     figure = ("from e2s_utils import provenance\nfrom e2s_utils.plots import data as data_plots\n\n"
               "fig = data_plots.band_catalogue()\n"
-              "provenance.save_figure(fig, 'undisplayed', ctx, out_dir=ctx.out_dir / 'browser_test')")  # fmt: skip
+              "saved = provenance.save_figure(fig, 'undisplayed', ctx, out_dir=ctx.out_dir / 'browser_test')")  # fmt: skip
 
     def edit(nb: dict[str, Any]) -> dict[str, Any]:
         nb["cells"][4:4] = [_code(figure), _code("raise RuntimeError('deliberately broken cell')")]
