@@ -147,7 +147,7 @@ def test_argparse_only_in_the_cli_package() -> None:
     assert not users, f"argparse outside e2s_utils/cli: {users}"
 
 
-@pytest.mark.parametrize("folder", ["e2s_utils", "benchmarks", "notebooks"])
+@pytest.mark.parametrize("folder", ["e2s_utils", "benchmarks", "notebooks", "tests"])
 def test_fmt_skip_only_on_aligned_tables(folder: str) -> None:
     """``# fmt: skip`` only where a reformat would break a hand-aligned table of numbers."""
     allowed = {"e2s_utils/bands.py", "e2s_utils/data/synthetic.py"}

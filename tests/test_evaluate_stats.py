@@ -17,9 +17,19 @@ from e2s_utils.evaluate import power, stats
 
 K = 40
 #: (mean, std, left-skewed?) of the fold scores of 11 simulated tasks.
-TASKS = [(0.5, 0.03, 0), (0.7, 0.01, 0), (0.4, 0.04, 1), (0.6, 0.02, 1), (0.2, 0.05, 0),
-         (0.3, 0.03, 1), (0.49, 0.02, 0), (0.8, 0.015, 1), (0.1, 0.04, 0), (0.55, 0.05, 1),
-         (0.65, 0.025, 0)]  # fmt: skip
+TASKS = [
+    (0.5, 0.03, 0),
+    (0.7, 0.01, 0),
+    (0.4, 0.04, 1),
+    (0.6, 0.02, 1),
+    (0.2, 0.05, 0),
+    (0.3, 0.03, 1),
+    (0.49, 0.02, 0),
+    (0.8, 0.015, 1),
+    (0.1, 0.04, 0),
+    (0.55, 0.05, 1),
+    (0.65, 0.025, 0),
+]
 
 
 def draw(rng: np.random.Generator, mu: float, sd: float, skew: int, size) -> np.ndarray:
@@ -47,8 +57,12 @@ def qbar_coverage(method: str | None, reps: int, n_seeds: int = 1, tau: float = 
     hits = 0
     for r in range(reps):
         offset = tau * rng.standard_normal((n_seeds, 1))  # a seed shifts every task's folds
-        scores = {"m": {f"t{i}": draw(rng, mu, sd, sk, (n_seeds, K)) + offset
-                        for i, (mu, sd, sk) in enumerate(TASKS)}}  # fmt: skip
+        scores = {
+            "m": {
+                f"t{i}": draw(rng, mu, sd, sk, (n_seeds, K)) + offset
+                for i, (mu, sd, sk) in enumerate(TASKS)
+            }
+        }
         iv = stats.score_intervals(scores, settings_for(method, r)).q_bar["m"]
         hits += iv.lo <= target <= iv.hi
     return hits / reps
@@ -91,8 +105,10 @@ def test_point_estimates_are_the_protocols() -> None:
 
 def test_frame_round_trip_and_validation() -> None:
     rng = np.random.default_rng(1)
-    scores = {"A": {"t1": rng.random((3, 5)), "t2": rng.random((3, 5))},
-              "B": {"t1": rng.random(5), "t2": rng.random(5)}}  # fmt: skip
+    scores = {
+        "A": {"t1": rng.random((3, 5)), "t2": rng.random((3, 5))},
+        "B": {"t1": rng.random(5), "t2": rng.random(5)},
+    }
     frame = stats.scores_to_frame(scores)
     assert list(frame.columns) == ["method", "task", "seed", "fold", "score"]
     back = stats.scores_from_frame(frame)
@@ -145,8 +161,9 @@ def test_difference_interval_coverage_and_false_separations() -> None:
     rng = np.random.default_rng(11)
     reps, separated = 150, 0
     for r in range(reps):
-        c = stats.compare(correlated_pair(rng, 0.0), "A", "B",
-                          stats.BootstrapSettings(n_resamples=1000, seed=r))  # fmt: skip
+        c = stats.compare(
+            correlated_pair(rng, 0.0), "A", "B", stats.BootstrapSettings(n_resamples=1000, seed=r)
+        )
         separated += c.verdict != "not separated"
     assert separated / reps <= 0.10
 
@@ -218,8 +235,10 @@ def test_seeds_widen_the_interval() -> None:
 # ---------------------------------------------------------------------------- results
 def test_json_round_trip_and_determinism() -> None:
     rng = np.random.default_rng(6)
-    scores = {"A": {"t": rng.random((3, K)), "u": np.full((3, K), np.nan)},
-              "B": {"t": rng.random(K), "u": rng.random(K)}}  # fmt: skip
+    scores = {
+        "A": {"t": rng.random((3, K)), "u": np.full((3, K), np.nan)},
+        "B": {"t": rng.random(K), "u": rng.random(K)},
+    }
     iv = stats.score_intervals(scores)
     text = iv.to_json()
     json.loads(text)  # strict JSON: NaN written as null
@@ -243,8 +262,10 @@ def test_json_round_trip_and_determinism() -> None:
 
 def test_table_helpers() -> None:
     rng = np.random.default_rng(8)
-    scores = {m: {t: mu + 0.02 * rng.standard_normal(K) for t in ("t1", "t2")}
-              for m, mu in (("low", 0.3), ("mid", 0.5), ("high", 0.7))}  # fmt: skip
+    scores = {
+        m: {t: mu + 0.02 * rng.standard_normal(K) for t in ("t1", "t2")}
+        for m, mu in (("low", 0.3), ("mid", 0.5), ("high", 0.7))
+    }
     scores["mid2"] = {t: 0.5 + 0.05 * rng.standard_normal(K) for t in ("t1", "t2")}
     iv = stats.score_intervals(scores)
     cols = stats.interval_columns(iv)

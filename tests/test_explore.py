@@ -132,8 +132,12 @@ def test_cube_viewer_reacts_to_every_picker(dataset: Path) -> None:
     viewer = explore.cube_viewer(dataset, mode="live")
     assert viewer.state["season"] == "summer" and viewer.state["sensor"] == "S2 L2A"
     seen = {viewer.image_widgets[0].value}
-    for change in ({"sample": viewer.pickers["sample"].options[1][1]}, {"season": "winter"},
-                   {"view": "SWIR (B12, B8A, B04)"}, {"sensor": "S2 L1C"}):  # fmt: skip
+    for change in (
+        {"sample": viewer.pickers["sample"].options[1][1]},
+        {"season": "winter"},
+        {"view": "SWIR (B12, B8A, B04)"},
+        {"sensor": "S2 L1C"},
+    ):
         viewer.select(**change)
         seen.add(viewer.image_widgets[0].value)
     assert len(seen) == 5
@@ -171,9 +175,14 @@ def _checkpoint_table() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
     for epoch in (0, 2, 4, 6):
-        row: dict[str, Any] = {"epoch": epoch, "val_mse": 1.0 / (epoch + 1), "q_bar": 0.0,
-                               "q_bar_ridge": 0.0, "checkpoint": f"checkpoints/epoch_{epoch:05d}.pt",
-                               "best_val": epoch == 6}  # fmt: skip
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "val_mse": 1.0 / (epoch + 1),
+            "q_bar": 0.0,
+            "q_bar_ridge": 0.0,
+            "checkpoint": f"checkpoints/epoch_{epoch:05d}.pt",
+            "best_val": epoch == 6,
+        }
         for t in TASKS:
             row[f"q_{t}"], row[f"q_ridge_{t}"] = rng.normal(), rng.normal()
         row["q_bar"] = np.mean([row[f"q_{t}"] for t in TASKS])
@@ -235,8 +244,9 @@ def test_fusion_explorer_embeds_each_checkpoint_once_and_follows_the_picker() ->
 def test_fusion_explorer_checks_its_arguments() -> None:
     table, ids = _checkpoint_table(), ["a", "b", "c"]
     with pytest.raises(ValueError, match="task 'crops' not in the labels"):
-        explore.fusion_explorer(table, lambda r: (ids, np.zeros((3, 2))), _labels(ids),
-                                task="crops", mode="static")  # fmt: skip
+        explore.fusion_explorer(
+            table, lambda r: (ids, np.zeros((3, 2))), _labels(ids), task="crops", mode="static"
+        )
     with pytest.raises(ValueError, match="empty"):
         explore.fusion_explorer(table.iloc[:0], lambda r: (ids, np.zeros((3, 2))), _labels(ids))
 
@@ -247,8 +257,15 @@ def _ablation() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     methods, tasks = ["DOFA", "CROMA", "DOFA + CROMA"], ["crops", "nodata"]
     q = pd.DataFrame(rng.normal(size=(3, 2)), index=methods, columns=tasks)
     z = (q - q.mean()) / q.std(ddof=0)
-    folds = pd.DataFrame([{"method": m, "task": t, "seed": s, "fold": f, "score": rng.normal()}
-                          for m in methods for t in tasks for s in (0, 1) for f in range(5)])  # fmt: skip
+    folds = pd.DataFrame(
+        [
+            {"method": m, "task": t, "seed": s, "fold": f, "score": rng.normal()}
+            for m in methods
+            for t in tasks
+            for s in (0, 1)
+            for f in range(5)
+        ]
+    )
     return q, z, folds
 
 

@@ -67,8 +67,9 @@ def test_prepare_without_a_run_creates_the_executed_folder(
     tmp_path: Path, folders: tuple[Path, Path]
 ) -> None:
     notebooks, _ = folders
-    folder = lab.prepare(tmp_path / "lab", "demo", notebooks_dir=notebooks,
-                         executed_dir=tmp_path / "none" / "demo")  # fmt: skip
+    folder = lab.prepare(
+        tmp_path / "lab", "demo", notebooks_dir=notebooks, executed_dir=tmp_path / "none" / "demo"
+    )
     assert folder.executed.is_dir() and folder.n_executed == 0
     assert "e2s reproduce" in (folder.root / "README.md").read_text()
     with pytest.raises(lab.LabError, match="no notebooks"):
@@ -98,8 +99,15 @@ def test_the_lab_kernel_is_this_interpreter_under_the_notebooks_kernel_name(
     assert Path(spec.resource_dir).is_relative_to(folder.root)
 
 
-@pytest.mark.parametrize(("backend", "kept"), [("Agg", False), ("agg", False), ("svg", False),
-                                               ("module://matplotlib_inline.backend_inline", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("backend", "kept"),
+    [
+        ("Agg", False),
+        ("agg", False),
+        ("svg", False),
+        ("module://matplotlib_inline.backend_inline", True),
+    ],
+)
 def test_the_server_environment(
     tmp_path: Path, folders: tuple[Path, Path], backend: str, kept: bool
 ) -> None:

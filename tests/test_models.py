@@ -17,8 +17,12 @@ from e2s_utils.models.registry import PRESETS, SIZES, BandGroup
 
 FOUNDATION = ("copernicusfm", "dofa", "croma", "prithvi", "scalemae")
 #: Every foundation entry with its presets (variants have only the presets they declare).
-ENTRIES = [(n, p) for n in list_models("foundation", include_variants=True) for p in PRESETS
-           if p in get_spec(n).recipes]  # fmt: skip
+ENTRIES = [
+    (n, p)
+    for n in list_models("foundation", include_variants=True)
+    for p in PRESETS
+    if p in get_spec(n).recipes
+]
 
 
 def raw_batch(batch: int = 2, seed: int = 0, size: int = 264) -> dict[str, torch.Tensor]:
@@ -107,36 +111,119 @@ S1 = ("VV", "VH")
 V11, RAW = "v1.1", "downstream"
 # model, preset: [(modality, bands, offset, stats)], passes, size, resize, seasons, full (C, T)
 RECIPE_TABLE = [
-    ("copernicusfm", "as_published_code", [("s1", S1, 0, V11), ("s2l1c", L1C, 1000, V11)],
-     "joint", 224, True, "separately", (768, 4)),
-    ("copernicusfm", "as_intended", [("s1", S1, 0, V11), ("s2l2a", L2A, 1000, V11)],
-     "joint", 224, True, "separately", (768, 4)),
-    ("dofa", "as_published_code", [("s1", S1, 0, V11), ("s2l1c", L1C, 1000, V11)],
-     "separate", 224, True, "separately", (1536, 4)),
-    ("dofa", "as_intended", [("s1", S1, 0, V11), ("s2l2a", L2A, 1000, V11)],
-     "separate", 224, True, "separately", (1536, 4)),
+    (
+        "copernicusfm",
+        "as_published_code",
+        [("s1", S1, 0, V11), ("s2l1c", L1C, 1000, V11)],
+        "joint",
+        224,
+        True,
+        "separately",
+        (768, 4),
+    ),
+    (
+        "copernicusfm",
+        "as_intended",
+        [("s1", S1, 0, V11), ("s2l2a", L2A, 1000, V11)],
+        "joint",
+        224,
+        True,
+        "separately",
+        (768, 4),
+    ),
+    (
+        "dofa",
+        "as_published_code",
+        [("s1", S1, 0, V11), ("s2l1c", L1C, 1000, V11)],
+        "separate",
+        224,
+        True,
+        "separately",
+        (1536, 4),
+    ),
+    (
+        "dofa",
+        "as_intended",
+        [("s1", S1, 0, V11), ("s2l2a", L2A, 1000, V11)],
+        "separate",
+        224,
+        True,
+        "separately",
+        (1536, 4),
+    ),
     # the final public pipeline: v1.1 statistics without the +1000 shift (SPEC 6.2)
-    ("croma", "as_published_code", [("s2l2a", L2A, 0, V11), ("s1", S1, 0, V11)],
-     "paired", 264, False, "separately", (1024, 4)),
-    ("croma", "as_intended", [("s2l2a", L2A, 0, RAW), ("s1", S1, 0, RAW)],
-     "paired", 264, False, "separately", (1024, 4)),
-    ("prithvi", "as_published_code",
-     [("s2l1c", ("B03", "B04", "B05", "B8A", "B11", "B12"), 1000, V11)],
-     "joint", 256, True, "clip", (1536, 1)),
+    (
+        "croma",
+        "as_published_code",
+        [("s2l2a", L2A, 0, V11), ("s1", S1, 0, V11)],
+        "paired",
+        264,
+        False,
+        "separately",
+        (1024, 4),
+    ),
+    (
+        "croma",
+        "as_intended",
+        [("s2l2a", L2A, 0, RAW), ("s1", S1, 0, RAW)],
+        "paired",
+        264,
+        False,
+        "separately",
+        (1024, 4),
+    ),
+    (
+        "prithvi",
+        "as_published_code",
+        [("s2l1c", ("B03", "B04", "B05", "B8A", "B11", "B12"), 1000, V11)],
+        "joint",
+        256,
+        True,
+        "clip",
+        (1536, 1),
+    ),
     # the 600M network: 1280-d, patches of 14 px, 264 -> 252 px = 18 x 18 patches
-    ("prithvi", "as_intended",
-     [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
-     "joint", 252, True, "clip", (2560, 1)),
-    ("prithvi_300m", "as_intended",
-     [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
-     "joint", 256, True, "clip", (2048, 1)),
-    ("scalemae", "as_published_code",
-     [("s1", ("VV", "VH", "VV"), 0, V11), ("s2l1c", ("B08", "B04", "B03"), 1000, V11)],
-     "separate", 224, True, "separately", (1536, 4)),
-    ("scalemae", "as_intended",
-     [("s1", ("VV", "VH", "VV"), 0, V11), ("s2l2a", ("B08", "B04", "B03"), 1000, V11)],
-     "separate", 224, True, "separately", (2048, 4)),
-]  # fmt: skip
+    (
+        "prithvi",
+        "as_intended",
+        [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
+        "joint",
+        252,
+        True,
+        "clip",
+        (2560, 1),
+    ),
+    (
+        "prithvi_300m",
+        "as_intended",
+        [("s2l2a", ("B02", "B03", "B04", "B8A", "B11", "B12"), 0, "prithvi")],
+        "joint",
+        256,
+        True,
+        "clip",
+        (2048, 1),
+    ),
+    (
+        "scalemae",
+        "as_published_code",
+        [("s1", ("VV", "VH", "VV"), 0, V11), ("s2l1c", ("B08", "B04", "B03"), 1000, V11)],
+        "separate",
+        224,
+        True,
+        "separately",
+        (1536, 4),
+    ),
+    (
+        "scalemae",
+        "as_intended",
+        [("s1", ("VV", "VH", "VV"), 0, V11), ("s2l2a", ("B08", "B04", "B03"), 1000, V11)],
+        "separate",
+        224,
+        True,
+        "separately",
+        (2048, 4),
+    ),
+]
 
 
 @pytest.mark.parametrize("row", RECIPE_TABLE, ids=lambda r: f"{r[0]}-{r[1]}")
@@ -184,8 +271,20 @@ def test_wavelengths_dofa_and_copernicusfm() -> None:
     s1, s2 = dofa.recipe("as_published_code").groups
     assert s1.wavelengths == (5.405, 5.405) and s1.unit == "um"
     assert s2.wavelengths == (
-        0.443, 0.490, 0.560, 0.665, 0.705, 0.740, 0.783, 0.842, 0.865, 0.945, 1.375, 1.610, 2.190
-    )  # fmt: skip
+        0.443,
+        0.490,
+        0.560,
+        0.665,
+        0.705,
+        0.740,
+        0.783,
+        0.842,
+        0.865,
+        0.945,
+        1.375,
+        1.610,
+        2.190,
+    )
     l2a = dofa.recipe("as_intended").groups[1].wavelengths
     assert l2a is not None and 1.375 not in l2a and len(l2a) == 12
     cfm = get_spec("copernicusfm").recipe("as_published_code").groups
@@ -382,8 +481,13 @@ def test_building_prithvi_keeps_float32_matmul_precision() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     # The library's side effect, in a fresh interpreter: a bare import lowers the precision.
     bare = "import torch, terratorch.registry\nprint(torch.get_float32_matmul_precision())\n"
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", bare], check=True, env=env,
-                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", bare],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert out[-1] == "medium"
     guarded = (
         "import torch\n"

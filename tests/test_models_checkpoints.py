@@ -45,8 +45,10 @@ def official_layout(name: str, net: torch.nn.Module) -> dict:
     """A network's weights in the official file layout of its model."""
     sd = {k: v.clone() for k, v in net.state_dict().items()}
     if name == "croma":
-        return {sub: getattr(net, sub).state_dict() for sub in
-                ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")}  # fmt: skip
+        return {
+            sub: getattr(net, sub).state_dict()
+            for sub in ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
+        }
     if name.startswith("prithvi"):
         out = {f"encoder.{k}": v for k, v in sd.items()}
         out["decoder.decoder_embed.weight"] = torch.randn(32, 64)
@@ -97,8 +99,13 @@ def test_official_layout_loads_strictly_and_changes_embedding(name: str, tmp_pat
 def test_wrong_size_checkpoint_fails_loudly(name: str, tmp_path: Path) -> None:
     """A bigger network's checkpoint (tiny: 192-d, 4 blocks) into the micro network."""
     big = build_extractor(name, size="tiny", seed=1)
-    path = write(name, tmp_path, official_layout(name, big.net) if not name.startswith("prithvi")
-                 else {f"encoder.{k}": v for k, v in big.net.state_dict().items()})  # fmt: skip
+    path = write(
+        name,
+        tmp_path,
+        official_layout(name, big.net)
+        if not name.startswith("prithvi")
+        else {f"encoder.{k}": v for k, v in big.net.state_dict().items()},
+    )
     model = build_extractor(name, size="micro", seed=0)
     before = embed(model)
     with pytest.raises(CheckpointError) as info:
@@ -162,8 +169,9 @@ def test_published_preset_reports_a_present_checkpoint_it_does_not_load(
     assert checkpoint_path(name, "as_published_code", "micro", tmp_path) is None
     assert checkpoint_path(name, "as_intended", "micro", tmp_path) == path
     # the same network as without the file: nothing was loaded
-    torch.testing.assert_close(embed(model), embed(build_extractor(name, "as_published_code",
-                                                                   "micro", seed=2)))  # fmt: skip
+    torch.testing.assert_close(
+        embed(model), embed(build_extractor(name, "as_published_code", "micro", seed=2))
+    )
 
 
 def test_published_preset_says_nothing_without_a_file(tmp_path: Path, recwarn) -> None:

@@ -79,8 +79,11 @@ def test_croma_normalisation_per_preset(preset: str, table: str, b02, vh) -> Non
 
     optical, sar = get_spec("croma").recipe(preset).groups
     assert (optical.modality, optical.bands, optical.offset, optical.stats) == (
-        "s2l2a", L2A_ORDER, 0.0, table
-    )  # fmt: skip
+        "s2l2a",
+        L2A_ORDER,
+        0.0,
+        table,
+    )
     assert (sar.modality, sar.bands, sar.offset, sar.stats) == ("s1", ("VV", "VH"), 0.0, table)
     # the numbers the network receives: (raw - mean) / std, no offset
     cube = torch.zeros(1, 4, 12, 8, 8)

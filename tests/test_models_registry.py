@@ -22,8 +22,13 @@ def test_canonical_order_is_the_papers_five_then_the_baselines() -> None:
     with_variants = list_models(include_variants=True)
     assert with_variants[with_variants.index("prithvi") + 1] == "prithvi_300m"
     assert catalog.foundation_models(include_variants=True) == (
-        "copernicusfm", "dofa", "croma", "prithvi", "prithvi_300m", "scalemae"
-    )  # fmt: skip
+        "copernicusfm",
+        "dofa",
+        "croma",
+        "prithvi",
+        "prithvi_300m",
+        "scalemae",
+    )
     with pytest.raises(KeyError, match="kind"):
         list_models("encoder")  # type: ignore[arg-type]
 
@@ -164,16 +169,24 @@ def test_model_modules_are_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_sixth_model_sits_after_the_five_with_its_own_facts() -> None:
     sixth = registry.ModelSpec(
-        **{**_fields(get_spec("dofa")), "name": "aaa_sixth", "display_name": "Sixth",
-           "short_name": "6th", "loss_weight": 0.25, "checkpoints": {}}
-    )  # fmt: skip
+        **{
+            **_fields(get_spec("dofa")),
+            "name": "aaa_sixth",
+            "display_name": "Sixth",
+            "short_name": "6th",
+            "loss_weight": 0.25,
+            "checkpoints": {},
+        }
+    )
     registry.register(sixth)
     try:
         assert list_models() == [*FIVE, "aaa_sixth", *BASELINES]
         assert catalog.paper_models() == FIVE  # the paper's five do not change
         assert catalog.canonical_order(["random", "aaa_sixth", "croma"]) == (
-            "croma", "aaa_sixth", "random"
-        )  # fmt: skip
+            "croma",
+            "aaa_sixth",
+            "random",
+        )
         assert catalog.loss_weights(["aaa_sixth"]) == {"aaa_sixth": 0.25}
         assert catalog.combination_label(["dofa", "aaa_sixth"]) == "DOFA + 6th"
         assert not get_spec("aaa_sixth").in_paper and get_spec("dofa").in_paper

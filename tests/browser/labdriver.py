@@ -30,9 +30,14 @@ from typing import Any
 from labjudge import CellSnapshot, NotebookSnapshot
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: JupyterLab settings of the test server: no news or update checks, no autosave, no windowing.
 LAB_SETTINGS: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
@@ -101,10 +106,13 @@ class LabServer:
             path = settings / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-        for var, sub in (("JUPYTERLAB_SETTINGS_DIR", "settings"),
-                         ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
-                         ("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                         ("IPYTHONDIR", "ipython")):  # fmt: skip
+        for var, sub in (
+            ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+            ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+            ("JUPYTER_CONFIG_DIR", "config"),
+            ("JUPYTER_RUNTIME_DIR", "runtime"),
+            ("IPYTHONDIR", "ipython"),
+        ):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
             self.env[var] = str(self.work / sub)
 
@@ -115,16 +123,31 @@ class LabServer:
             RuntimeError: when the server exits or does not answer in time (with its log's tail).
         """
         self._isolate()
-        cmd = [sys.executable, "-m", "e2s_utils.cli", "lab", "--profile", self.profile,
-               "--port", str(self.port), "--no-browser", "--lab-dir", str(self.lab_dir),
-               "--notebooks-dir", str(self.notebooks_dir), "--",
-               f"--IdentityProvider.token={self.token}", "--LabApp.expose_app_in_browser=True",
-               "--ServerApp.ip=127.0.0.1"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "e2s_utils.cli",
+            "lab",
+            "--profile",
+            self.profile,
+            "--port",
+            str(self.port),
+            "--no-browser",
+            "--lab-dir",
+            str(self.lab_dir),
+            "--notebooks-dir",
+            str(self.notebooks_dir),
+            "--",
+            f"--IdentityProvider.token={self.token}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.ip=127.0.0.1",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -140,8 +163,11 @@ class LabServer:
 
     def api(self, path: str, method: str = "GET") -> Any:
         """Call the server's REST API (``/api/<path>``) with the token; return the JSON answer."""
-        req = urllib.request.Request(f"{self.url}/api/{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})  # fmt: skip
+        req = urllib.request.Request(
+            f"{self.url}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             body = resp.read()
         return json.loads(body) if body else None
@@ -265,11 +291,14 @@ class LabBrowser:
 
             exe = executable or os.environ.get("E2S_CHROMIUM") or shutil.which("chromium")
             if not exe:
-                raise RuntimeError("no Chromium found; install it (apt-get install chromium) or "
-                                   "set E2S_CHROMIUM to its path")  # fmt: skip
+                raise RuntimeError(
+                    "no Chromium found; install it (apt-get install chromium) or "
+                    "set E2S_CHROMIUM to its path"
+                )
             self._pw = sync_playwright().start()
-            self.browser = self._pw.chromium.launch(executable_path=exe, headless=True,
-                                                    args=CHROMIUM_ARGS)  # fmt: skip
+            self.browser = self._pw.chromium.launch(
+                executable_path=exe, headless=True, args=CHROMIUM_ARGS
+            )
         else:
             self._pw, self.browser = parent._pw, parent.browser
         self.context = self.browser.new_context(viewport=VIEWPORT)
@@ -286,8 +315,9 @@ class LabBrowser:
 
     def fork(self, *, block: tuple[str, ...] = (), workspace: str | None = None) -> LabBrowser:
         """A second page in the same browser, with its own context, blocked URLs and workspace."""
-        return LabBrowser(self.server, self.artifacts, block=block, workspace=workspace,
-                          parent=self)  # fmt: skip
+        return LabBrowser(
+            self.server, self.artifacts, block=block, workspace=workspace, parent=self
+        )
 
     def close(self) -> None:
         """Close this page's context, and the browser when this is not a fork."""
@@ -331,11 +361,14 @@ class LabBrowser:
                 self.double_click(part)
             self.page.evaluate(  # more room for the notebook in the screenshots
                 "() => { window.jupyterapp.commands.execute('application:toggle-left-area');"
-                " return true; }")  # fmt: skip
+                " return true; }"
+            )
         else:
             self.page.evaluate(
                 "(p) => { window.jupyterapp.commands.execute('docmanager:open', "
-                "{path: p, factory: 'Notebook'}); return true; }", path)  # fmt: skip
+                "{path: p, factory: 'Notebook'}); return true; }",
+                path,
+            )
         self.page.wait_for_function(
             "(p) => { const w = window.jupyterapp.shell.currentWidget;"
             " return w && w.context && w.context.path === p && w.context.isReady; }",
@@ -360,10 +393,13 @@ class LabBrowser:
         t0 = time.monotonic()
         state = self._kernel_state(60.0)
         t_kernel = time.monotonic()
-        snapshot = NotebookSnapshot(name=name, kernel_wanted=self.kernel_wanted,
-                                    kernel_started=state.get("started"),
-                                    kernels_offered=list(state.get("offered") or []),
-                                    dialog=state.get("dialog"))  # fmt: skip
+        snapshot = NotebookSnapshot(
+            name=name,
+            kernel_wanted=self.kernel_wanted,
+            kernel_started=state.get("started"),
+            kernels_offered=list(state.get("offered") or []),
+            dialog=state.get("dialog"),
+        )
         if not state.get("ready") or state.get("dialog") or state["started"] != self.kernel_wanted:
             self.screenshot(name)
             self.dismiss_dialog()
@@ -394,19 +430,26 @@ class LabBrowser:
         self.screenshot(name)
         t_end = time.monotonic()
         with (self.artifacts / "timings.txt").open("a") as fh:
-            fh.write(f"{name}: kernel {t_kernel - t0:.1f} s, run all {t_ran - t_kernel:.1f} s, "
-                     f"explorers and screenshot {t_end - t_ran:.1f} s\n")  # fmt: skip
+            fh.write(
+                f"{name}: kernel {t_kernel - t0:.1f} s, run all {t_ran - t_kernel:.1f} s, "
+                f"explorers and screenshot {t_end - t_ran:.1f} s\n"
+            )
         return snapshot
 
     def _show_for_screenshot(self, cells: list[CellSnapshot]) -> None:
         """Scroll to the first error, else the first explorer, else the first image, else the top."""
         failed = [c for c in cells if any(o.get("output_type") == "error" for o in c.outputs)]
-        target = next(iter(failed), None) or next((c for c in cells if c.explorers), None) or next(
-            (c for c in cells if c.dom_images), None)  # fmt: skip
+        target = (
+            next(iter(failed), None)
+            or next((c for c in cells if c.explorers), None)
+            or next((c for c in cells if c.dom_images), None)
+        )
         index = target.index if target else 0
         self.page.evaluate(
             "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node"
-            ".scrollIntoView({block: 'start'})", index)  # fmt: skip
+            ".scrollIntoView({block: 'start'})",
+            index,
+        )
         time.sleep(0.3)
 
     def exercise_explorer(self, index: int, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -415,8 +458,10 @@ class LabBrowser:
         box = cell.locator(".e2s-explorer").first
         box.scroll_into_view_if_needed()
         results = []
-        actions = [("select", box.locator("select").first),
-                   ("toggle", box.locator(".widget-toggle-button:not(.mod-active)").first)]  # fmt: skip
+        actions = [
+            ("select", box.locator("select").first),
+            ("toggle", box.locator(".widget-toggle-button:not(.mod-active)").first),
+        ]
         for kind, control in actions:
             if not control.count():
                 continue
@@ -448,8 +493,9 @@ class LabBrowser:
                     changed = True
                     break
                 time.sleep(0.25)
-            results.append({"picker": f"{kind} {picker}".strip(), "changed": changed,
-                            "error": error})  # fmt: skip
+            results.append(
+                {"picker": f"{kind} {picker}".strip(), "changed": changed, "error": error}
+            )
         return results
 
     def dismiss_dialog(self) -> str | None:
@@ -467,4 +513,5 @@ class LabBrowser:
         self.page.evaluate(
             "async () => { const w = window.jupyterapp.shell.currentWidget;"
             " if (!w) return; if (w.sessionContext) { await w.sessionContext.shutdown(); }"
-            " w.dispose(); }")  # fmt: skip
+            " w.dispose(); }"
+        )

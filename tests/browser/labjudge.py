@@ -120,8 +120,11 @@ def _has_data(cell: CellSnapshot, mime: str) -> int:
 
 def summary_cell(cells: list[CellSnapshot]) -> CellSnapshot | None:
     """The first code cell after the last markdown cell with a ``## Summary`` heading."""
-    heads = [c.index for c in cells
-             if c.cell_type == "markdown" and re.search(r"^##\s+Summary\b", c.source, re.M)]  # fmt: skip
+    heads = [
+        c.index
+        for c in cells
+        if c.cell_type == "markdown" and re.search(r"^##\s+Summary\b", c.source, re.M)
+    ]
     if not heads:
         return None
     return next((c for c in cells if c.index > heads[-1] and c.cell_type == "code"), None)
@@ -189,8 +192,11 @@ def problems(nb: NotebookSnapshot) -> list[str]:
         if summary is None:
             say("summary", "no code cell after a '## Summary' heading")
         else:
-            printed = [t for m, t in zip(summary.dom_mimes, summary.dom_texts)
-                       if m == STDOUT_MIME and t.strip()]  # fmt: skip
+            printed = [
+                t
+                for m, t in zip(summary.dom_mimes, summary.dom_texts)
+                if m == STDOUT_MIME and t.strip()
+            ]
             if not printed:
                 say(summary.where, "the summary cell printed nothing")
     return found

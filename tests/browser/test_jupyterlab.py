@@ -37,8 +37,9 @@ def browser_jobs() -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for job in run.plan(PROFILE, executed_dir=Path("unused")):
         defaults = run.notebook_parameters(job.source)
-        changed = {k: v for k, v in job.parameters.items()
-                   if k != "profile" and defaults.get(k) != v}  # fmt: skip
+        changed = {
+            k: v for k, v in job.parameters.items() if k != "profile" and defaults.get(k) != v
+        }
         if not changed:
             out.append((job.source.stem, job.source.name, {}))
         elif ALL_MODELS:
@@ -99,8 +100,13 @@ def _broken_copy(sources: Path, stem: str, name: str, edit: Any) -> str:
 
 
 def _code(source: str) -> dict[str, Any]:
-    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": source}  # fmt: skip
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
 
 
 def _run(lab_browser: Any, path: str, name: str) -> list[str]:
@@ -114,9 +120,11 @@ def _run(lab_browser: Any, path: str, name: str) -> list[str]:
 def test_a_failing_cell_and_an_undisplayed_figure_are_named(
     lab_browser: Any, sources: Path
 ) -> None:
-    figure = ("from e2s_utils import provenance\nfrom e2s_utils.plots import data as data_plots\n\n"
-              "fig = data_plots.band_catalogue()\n"
-              "saved = provenance.save_figure(fig, 'undisplayed', ctx, out_dir=ctx.out_dir / 'browser_test')")  # fmt: skip
+    figure = (
+        "from e2s_utils import provenance\nfrom e2s_utils.plots import data as data_plots\n\n"
+        "fig = data_plots.band_catalogue()\n"
+        "saved = provenance.save_figure(fig, 'undisplayed', ctx, out_dir=ctx.out_dir / 'browser_test')"
+    )
 
     def edit(nb: dict[str, Any]) -> dict[str, Any]:
         nb["cells"][4:4] = [_code(figure), _code("raise RuntimeError('deliberately broken cell')")]
@@ -146,8 +154,11 @@ def test_parameters_only_papermill_sets_are_caught(lab_browser: Any, sources: Pa
 
 def test_a_kernel_jupyterlab_does_not_offer_is_caught(lab_browser: Any, sources: Path) -> None:
     def edit(nb: dict[str, Any]) -> dict[str, Any]:
-        nb["metadata"]["kernelspec"] = {"name": "e2s-no-such-kernel", "display_name": "Python 3",
-                                        "language": "python"}  # fmt: skip
+        nb["metadata"]["kernelspec"] = {
+            "name": "e2s-no-such-kernel",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         return nb
 
     path = _broken_copy(sources, "50_long_training", "50_unknown_kernel", edit)
@@ -156,10 +167,14 @@ def test_a_kernel_jupyterlab_does_not_offer_is_caught(lab_browser: Any, sources:
 
 
 def test_a_missing_widget_extension_is_caught(lab_browser: Any, sources: Path) -> None:
-    nb = {"cells": [_code("import ipywidgets\n\nipywidgets.IntSlider(value=3, description='k')")],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
+    nb = {
+        "cells": [_code("import ipywidgets\n\nipywidgets.IntSlider(value=3, description='k')")],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (sources / "widget_only.ipynb").write_text(json.dumps(nb))
     browser = lab_browser.fork(block=("**/@jupyter-widgets/**",), workspace="no-widgets")
     try:

@@ -32,7 +32,7 @@ def _good() -> list[CellSnapshot]:
             dom_mimes=["image/png"],
             dom_texts=[""],
             dom_images=1,
-        ),  # fmt: skip
+        ),
         _code(
             3,
             "explore.cube_viewer(index)",
@@ -46,7 +46,7 @@ def _good() -> list[CellSnapshot]:
             dom_widgets=1,
             explorers=1,
             interactions=[{"picker": "select sample", "changed": True, "error": None}],
-        ),  # fmt: skip
+        ),
         _md(4, "## Summary"),
         _code(
             5,
@@ -54,14 +54,18 @@ def _good() -> list[CellSnapshot]:
             outputs=[{"output_type": "stream", "name": "stdout", "text": "Q 1\n"}],
             dom_mimes=[STDOUT_MIME],
             dom_texts=["Q 1"],
-        ),  # fmt: skip
+        ),
         _code(6, "# Sanity checks\nassert True"),
     ]
 
 
 def _nb(cells: list[CellSnapshot], **kw: Any) -> NotebookSnapshot:
-    base = {"name": "nb", "kernel_wanted": "python3", "kernel_started": "python3",
-            "kernels_offered": ["python3"]}  # fmt: skip
+    base = {
+        "name": "nb",
+        "kernel_wanted": "python3",
+        "kernel_started": "python3",
+        "kernels_offered": ["python3"],
+    }
     return NotebookSnapshot(**{**base, **kw}, cells=cells)
 
 
@@ -175,5 +179,7 @@ def test_a_dead_kernel_dialog() -> None:
     for c in cells[3:]:
         c.execution_count = None
     found = problems(_nb(cells, dialog_after="Kernel Restarting\nThe kernel appears to have died."))
-    assert found == ["nb: run: JupyterLab interrupted the run with a dialog: "
-                     "'Kernel Restarting\\nThe kernel appears to have died.'"]  # fmt: skip
+    assert found == [
+        "nb: run: JupyterLab interrupted the run with a dialog: "
+        "'Kernel Restarting\\nThe kernel appears to have died.'"
+    ]
