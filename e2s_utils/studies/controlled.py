@@ -329,38 +329,25 @@ def _compressor_unit(ctx: _Context, unit: CompressorUnit, run_dir: Path) -> dict
 
 def _long_unit(ctx: _Context, unit: LongUnit, run_dir: Path) -> dict[str, Any]:
     """The stepped run, its constant twin forked before the first drop, both probed twice."""
-    from e2s_utils import fusion
     from e2s_utils.fusion import checkpoints as ck
-    from e2s_utils.fusion.train import Fork
-    from e2s_utils.studies.long_training import log_spaced_epochs
+    from e2s_utils.studies.long_training import train_with_twin, twin_configs
 
     train, val, probe = ctx.splits(unit)
     steps = train.n // ctx.fusion_config(unit).batch_size
     base = ctx.fusion_config(unit, lr=unit.lr, dropout=0.0)
-    fork = min(base.milestone_steps(steps)) // steps
-    marks = (*log_spaced_epochs(unit.epochs, unit.n_checkpoints), fork)
-    stepped = dataclasses.replace(base, checkpoint_epochs=marks)
-    constant = dataclasses.replace(stepped, milestones=())
+    stepped, constant, fork = twin_configs(base, unit.n_checkpoints, steps)
     dirs = {"stepped": run_dir / "stepped", "constant": run_dir / "constant"}
-    hist = {
-        "stepped": fusion.train(
-            stepped,
-            train,
-            val,
-            dirs["stepped"],
-            device=ctx.device,
-            progress=False,
-            keep_states=(fork,),
-        )
-    }
-    twin = Fork(
-        ck.state_path(dirs["stepped"], fork),
-        ck.kept_best_path(dirs["stepped"], fork),
-        hist["stepped"],
+    runs = train_with_twin(
+        stepped,
+        constant,
+        fork,
+        train,
+        val,
+        {"run": dirs["stepped"], "twin": dirs["constant"]},
+        device=ctx.device,
+        progress=False,
     )
-    hist["constant"] = fusion.train(
-        constant, train, val, dirs["constant"], device=ctx.device, progress=False, fork=twin
-    )
+    hist = dict(zip(("stepped", "constant"), runs, strict=True))
     out: dict[str, Any] = {"fork_epoch": fork, "drops": stepped.milestone_epochs()}
     for role, frame in hist.items():
         mse = dict(zip(frame["epoch"].astype(int), frame["val_mse"], strict=True))
@@ -403,6 +390,12 @@ def unit_key(unit: Unit, ctx: _Context) -> CacheKey:
     return CacheKey("controlled", config)
 
 
+def _result_path(unit: Unit, ctx: _Context, root: Path) -> tuple[Path, CacheKey]:
+    """Where a unit's cached result lives, and its key."""
+    key = unit_key(unit, ctx)
+    return Path(root) / "results" / f"{unit.name}__{key.short()}.json", key
+
+
 def run_unit(
     unit: Unit, ctx: _Context, root: Path, on_compute: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -412,15 +405,13 @@ def run_unit(
     """
     import shutil
 
-    key = unit_key(unit, ctx)
-    stem = f"{unit.name}__{key.short()}"
-    path = Path(root) / "results" / f"{stem}.json"
-    cached = read_result(path, key) if path.is_file() else None
+    path, key = _result_path(unit, ctx, root)
+    cached = read_result(path, key)
     if cached is not None:
         return dict(cached)
     if on_compute is not None:
         on_compute(unit.name)
-    run_dir = Path(root) / "runs" / stem
+    run_dir = Path(root) / "runs" / path.stem
     result: dict[str, Any]
     if isinstance(unit, CompressorUnit):
         result = _compressor_unit(ctx, unit, run_dir)
@@ -520,12 +511,7 @@ def _compute_side_by_side(
     first and the probes of fixed blocks last; the simulation is written once before."""
     from e2s_utils.studies.side_by_side import compute_side_by_side
 
-    def cached(unit: Unit) -> bool:
-        key = unit_key(unit, ctx)
-        path = root / "results" / f"{unit.name}__{key.short()}.json"
-        return path.is_file() and read_result(path, key) is not None
-
-    missing = [u for u in units if not cached(u)]
+    missing = [u for u in units if read_result(*_result_path(u, ctx, root)) is None]
     if len(missing) < 2:
         return
     ctx.data.ensure()

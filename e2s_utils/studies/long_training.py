@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from e2s_utils.config import Profile
     from e2s_utils.evaluate import EvalResult
     from e2s_utils.fusion import FusionConfig
-    from e2s_utils.store.loader import StudyInputs
+    from e2s_utils.store.loader import FusionData, StudyInputs
 
 #: Probes every checkpoint evaluation runs.
 PROBES: tuple[str, ...] = ("linear", "ridge")
@@ -75,20 +75,56 @@ def log_spaced_epochs(total: int, n: int) -> tuple[int, ...]:
     return tuple(epochs)
 
 
-def long_configs(profile: Profile, steps_per_epoch: int) -> tuple[FusionConfig, FusionConfig, int]:
-    """The long run, its constant-rate twin, and the epoch the twin forks at.
+def twin_configs(
+    base: FusionConfig, n_checkpoints: int, steps_per_epoch: int
+) -> tuple[FusionConfig, FusionConfig, int]:
+    """A run of ``base``, its constant-rate twin, and the epoch the twin forks at.
 
-    Both are the profile's compressor, longer, checkpointed at log-spaced epochs plus every epoch
-    where the run's rate drops and the fork epoch (the last epoch before the first drop).
+    Both are checkpointed at log-spaced epochs plus every epoch where the run's rate drops and
+    the fork epoch (the last epoch before the first drop).
     """
-    epochs = profile.long.epochs
-    base = dataclasses.replace(profile.fusion, epochs=epochs)
+    epochs = base.epochs
     steps = base.milestone_steps(steps_per_epoch)
     fork = min(steps) // steps_per_epoch if steps else epochs
     drops = {min(epochs, -(-s // steps_per_epoch)) for s in steps}
-    marks = set(log_spaced_epochs(epochs, profile.long.n_checkpoints)) | drops | {fork}
+    marks = set(log_spaced_epochs(epochs, n_checkpoints)) | drops | {fork}
     run = dataclasses.replace(base, checkpoint_epochs=tuple(sorted(marks)))
     return run, dataclasses.replace(run, milestones=()), fork
+
+
+def long_configs(profile: Profile, steps_per_epoch: int) -> tuple[FusionConfig, FusionConfig, int]:
+    """The long run (the profile's compressor, longer), its constant-rate twin and the fork epoch
+    (:func:`twin_configs`)."""
+    base = dataclasses.replace(profile.fusion, epochs=profile.long.epochs)
+    return twin_configs(base, profile.long.n_checkpoints, steps_per_epoch)
+
+
+def train_with_twin(
+    cfg: FusionConfig,
+    twin_cfg: FusionConfig,
+    fork: int,
+    train: FusionData,
+    val: FusionData,
+    dirs: Mapping[str, Path],
+    *,
+    device: str,
+    progress: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train (or resume) the run in ``dirs["run"]``, keeping its state at ``fork``, then the twin
+    in ``dirs["twin"]`` from that state; their histories."""
+    from e2s_utils import fusion
+    from e2s_utils.fusion import checkpoints as ck
+    from e2s_utils.fusion.train import Fork
+
+    run, twin = dirs["run"], dirs["twin"]
+    history = fusion.train(
+        cfg, train, val, run, device=device, progress=progress, keep_states=(fork,)
+    )
+    start = Fork(ck.state_path(run, fork), ck.kept_best_path(run, fork), history)
+    twin_history = fusion.train(
+        twin_cfg, train, val, twin, device=device, progress=progress, fork=start
+    )
+    return history, twin_history
 
 
 @dataclass
@@ -162,8 +198,6 @@ def run_long(
     so (:attr:`~e2s_utils.config.Profile.prune_snapshots`).
     """
     from e2s_utils import fusion
-    from e2s_utils.fusion import checkpoints as ck
-    from e2s_utils.fusion.train import Fork
 
     preset = profile.extract.preset
     data = inputs.splits(profile.fusion.models, preset)
@@ -184,26 +218,8 @@ def run_long(
             },
         )
         dirs[name] = Path(root) / f"{name}__{key.short()}"
-    history = fusion.train(
-        cfg,
-        data.train,
-        data.val,
-        dirs["run"],
-        device=device,
-        progress=progress,
-        keep_states=(fork,),
-    )
-    twin_fork = Fork(
-        ck.state_path(dirs["run"], fork), ck.kept_best_path(dirs["run"], fork), history
-    )
-    twin_history = fusion.train(
-        twin_cfg,
-        data.train,
-        data.val,
-        dirs["twin"],
-        device=device,
-        progress=progress,
-        fork=twin_fork,
+    history, twin_history = train_with_twin(
+        cfg, twin_cfg, fork, data.train, data.val, dirs, device=device, progress=progress
     )
     curve, folds = _curve(dirs["run"], data.probe, inputs, profile, device, progress)
     twin_curve, twin_folds = _curve(dirs["twin"], data.probe, inputs, profile, device, progress)
