@@ -1,12 +1,13 @@
-"""The linear probe's two mini-batch computations, ``dense`` and ``gather``, timed side by side.
+"""The linear probe's three computations, ``fused``, ``dense`` and ``gather``, timed side by side.
 
 Measures the CPU seconds of :func:`e2s_utils.evaluate.train_linear_folds` with each method on the
 same problem, over the number of rows ``n`` and the layouts a computation takes in
 ``evaluate()``: one task (the exact stream, tasks on different rows), ``G`` tasks on the same rows
 each with its own draws (the exact stream), ``T`` tasks sharing every draw (the per-fold stream)
-and ``M`` matrices (``evaluate_many``). The crossover is what
-:func:`e2s_utils.evaluate.linear.pick_method` (``method="auto"``) encodes; the report says which
-method it picks for every row and how much slower that is than the faster one.
+and ``M`` matrices (``evaluate_many``). ``fused`` (compiled, the CPU default) is compared with the
+faster of the two torch computations; the crossover between those two is what
+:func:`e2s_utils.evaluate.linear.pick_method` encodes for the torch computation (the GPU default),
+and the report says which it picks for every row and how much slower that is than the faster.
 
     python benchmarks/evaluate_methods.py --threads 1 --out benchmarks/results/evaluate_methods.md
 
@@ -60,8 +61,8 @@ def problem(
     stream = [StreamTask(f"t{i}", *split_sizes(n)) for i in range(own)]
     draws = benchmark_stream(stream, d, k_folds, epochs)
     if own > 1:
-        init = torch.stack([draws[t.name].init for t in stream])
-        perms = torch.stack([draws[t.name].perms for t in stream], dim=1)
+        init = np.stack([draws[t.name].init for t in stream])
+        perms = np.stack([draws[t.name].perms for t in stream], axis=1)
     else:
         init, perms = draws["t0"].init, draws["t0"].perms
     x = X[0] if n_mat == 1 else X
@@ -97,7 +98,7 @@ def main() -> None:
         print(text, flush=True)
         lines.append(text)
 
-    say('# `train_linear_folds`: `dense` vs `gather` (the `method="auto"` rule)\n')
+    say("# `train_linear_folds`: `fused` vs `dense` vs `gather`\n")
     say(f"`python benchmarks/evaluate_methods.py --threads {args.threads} --out FILE`\n")
     say(
         f"Machine: {os.cpu_count()} cores visible ({platform.processor() or platform.machine()}), "
@@ -111,30 +112,39 @@ def main() -> None:
         f"{args.batch_size}, the exact stream's draws, last task classification. CPU seconds of "
         f"the training alone, the least of {args.reps} runs per method.\n"
     )
-    say("| layout | n | dense CPU s | gather CPU s | dense / gather | auto picks | auto's loss |")
-    say("|---|---|---|---|---|---|---|")
+    say(
+        "| layout | n | fused CPU s | dense CPU s | gather CPU s | best torch / fused | "
+        "torch rule picks | its loss |"
+    )
+    say("|---|---|---|---|---|---|---|---|")
     worst = largest = 0.0
+    speedups: list[float] = []
     for label, own, shared, n_mat, sizes in LAYOUTS:
         for n in sizes:
             targs, kw = problem(n, args.d, args.k_folds, args.epochs, own, shared, n_mat)
+            t_fused, f_fused = time_method(targs, kw, "fused", args.reps)
             t_dense, f_dense = time_method(targs, kw, "dense", args.reps)
             t_gather, f_gather = time_method(targs, kw, "gather", args.reps)
             # relative to the score's size: an overfitting probe (n < d) has test R² of -5 or
             # less, and AdamW's normalised steps amplify the two methods' rounding differences
-            rel = float(np.nanmax(np.abs(f_dense - f_gather) / np.maximum(1.0, np.abs(f_dense))))
+            scale = np.maximum(1.0, np.abs(f_dense))
+            rel = max(float(np.nanmax(np.abs(f - f_dense) / scale)) for f in (f_gather, f_fused))
             assert rel < 1e-2, (label, n, rel)  # a larger gap is no rounding difference: a bug
             largest = max(largest, rel)
+            speedups.append(min(t_dense, t_gather) / t_fused)
             auto = pick_method(n, args.batch_size, shared, torch.device("cpu"))
             chosen = t_dense if auto == "dense" else t_gather
             loss = chosen / min(t_dense, t_gather) - 1.0
             worst = max(worst, loss)
             say(
-                f"| {label} | {n:,} | {t_dense:.2f} | {t_gather:.2f} | "
-                f"{t_dense / t_gather:.2f} | {auto} | {100 * loss:.0f} % |"
+                f"| {label} | {n:,} | {t_fused:.2f} | {t_dense:.2f} | {t_gather:.2f} | "
+                f"{speedups[-1]:.1f}x | {auto} | {100 * loss:.0f} % |"
             )
     say(
-        f"\nLargest loss of `auto` against the faster method: {100 * worst:.0f} %. Largest "
-        f"difference between the two methods' fold scores, relative to max(1, |score|): "
+        f"\n`fused` against the faster torch computation: {min(speedups):.1f}x to "
+        f"{max(speedups):.1f}x. Largest loss of the torch rule against the faster torch "
+        f"computation: {100 * worst:.0f} %. Largest "
+        f"difference between the methods' fold scores, relative to max(1, |score|): "
         f"{largest:.1e} (float rounding, amplified where the probe overfits). Load average at end: "
         + " / ".join(f"{x:.2f}" for x in os.getloadavg())
         + "."

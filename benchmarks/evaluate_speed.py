@@ -38,7 +38,7 @@ from e2s_utils.evaluate.benchmark import (
     benchmark_stream,
     split_sizes,
 )
-from e2s_utils.evaluate.linear import ScoreFn
+from e2s_utils.evaluate.probe import ScoreFn
 
 Draws = tuple[torch.Tensor, torch.Tensor]
 """One task's ``init`` ``(K, d + 1)`` and ``perms`` ``(epochs, K, n_train)``."""
@@ -131,7 +131,7 @@ def loop_task(
     Returns:
         ``(K,)`` best epoch-end test score per fold (NaN where no epoch scored).
     """
-    init, perms = draws
+    init, perms = (torch.from_numpy(np.asarray(a)) for a in draws)
     d, bs = X.shape[1], protocol.batch_size
     score: ScoreFn = (
         benchmark_fold_scores if protocol.random_stream == "exact" else ev.fold_scores_from_logits
@@ -175,7 +175,8 @@ def loop_task(
             model.eval()
             with torch.no_grad():
                 logits = model(Xt[te_t]).view(1, -1, 1)
-            scores.append(float(score(logits, yt[te_t].view(1, -1, 1), cls_flag)[0, 0]))
+            target = yt[te_t].view(1, -1, 1).cpu().numpy()
+            scores.append(float(score(logits.cpu().numpy(), target, cls_flag.cpu().numpy())[0, 0]))
         finite = [s for s in scores if np.isfinite(s)]
         best[k] = max(finite) if finite else np.nan
     return best

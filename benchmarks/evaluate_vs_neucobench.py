@@ -26,7 +26,9 @@ runs unmodified. Both NeuCo-Bench and ``e2s evaluate`` run every replicate (alte
 first); the report gives Q per task and replicate, their spread, the fold-by-fold agreement and
 "equal Q within its own seed spread" as a check, and both speed ratios (e2s vs NeuCo-Bench, e2s
 vs the per-fold loop). Then it profiles the in-process evaluation (cProfile) and times the
-evaluator's other mini-batch computation (the ``method`` that ``auto`` does not pick here).
+evaluator's batched torch computation (``gather``, the GPU default) beside the compiled CPU one.
+Before the NeuCo-Bench and ``e2s evaluate`` replicates, one untimed ``e2s evaluate`` run warms
+the compiled kernels' cache (a one-time cost of an install, reported separately).
 
     NEUCO_BENCH_DIR=... NEUCO_BENCH_PYTHON=... python benchmarks/evaluate_vs_neucobench.py \\
         --out benchmarks/results/evaluate_vs_neucobench.md
@@ -105,9 +107,11 @@ def versions(python: str) -> str:
         "import platform, numpy, pandas, sklearn, torch\n"
         "try:\n import torchmetrics; tm = torchmetrics.__version__\n"
         "except ImportError:\n tm = '-'\n"
+        "try:\n import numba; nb = numba.__version__\n"
+        "except ImportError:\n nb = '-'\n"
         "print(f'Python {platform.python_version()}, torch {torch.__version__}, numpy "
         "{numpy.__version__}, pandas {pandas.__version__}, scikit-learn {sklearn.__version__}, "
-        "torchmetrics {tm}')"
+        "torchmetrics {tm}, numba {nb}')"
     )
     proc = subprocess.run([python, "-c", code], capture_output=True, text=True)
     return proc.stdout.strip() or f"unknown ({proc.stderr.strip()[-200:]})"
@@ -290,8 +294,8 @@ def timed_call(fn, *args, **kwargs) -> tuple[Timed, object]:  # noqa: ANN001
 def import_cost(threads: int) -> Timed:
     """Interpreter start-up plus the imports of ``e2s evaluate`` (nothing evaluated)."""
     code = (
-        "import e2s_utils.cli.evaluate, e2s_utils.evaluate, e2s_utils.store.csv, "
-        "e2s_utils.data.labels, tqdm.auto"
+        "import e2s_utils.cli.evaluate as c; c._numba_without_blas(); import e2s_utils.evaluate, "
+        "e2s_utils.evaluate.fused, e2s_utils.store.csv_fast, e2s_utils.data.labels, tqdm.auto"
     )
     return run_subprocess(
         [sys.executable, "-c", code], thread_env(threads, str(REPO)), REPO, "imports"
@@ -318,8 +322,8 @@ def other_method(
     Xt = torch.from_numpy(prep["X"])
     Y = torch.from_numpy(np.stack([prep[t] for t in names], axis=1)).float()
     is_cls = torch.tensor([tasks[t].kind == "classification" for t in names])
-    init = torch.stack([draws[t][0] for t in names])
-    perms = torch.stack([draws[t][1] for t in names], dim=1)
+    init = np.stack([draws[t][0] for t in names])
+    perms = np.stack([draws[t][1] for t in names], axis=1)
 
     def train() -> dict[str, np.ndarray]:
         best, _ = ev.train_linear_folds(
@@ -387,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k-folds", type=int, default=None, help="override the paper protocol's K")
     p.add_argument("--epochs", type=int, default=None, help="override the paper protocol's 20")
     p.add_argument("--threads", type=int, default=1, help="threads of every path")
+    p.add_argument(
+        "--e2s-runs",
+        type=int,
+        default=3,
+        help="runs of the one-second `e2s evaluate` per replicate (its median run counts)",
+    )
     p.add_argument("--skip-loop", action="store_true", help="leave out the per-fold loop")
     p.add_argument(
         "--skip-profile", action="store_true", help="leave out the profile and the other method"
@@ -438,20 +448,27 @@ def main(argv: list[str] | None = None) -> int:
     tasks = {t: all_tasks[t] for t in names}
     bench: list[Timed] = []
     e2s: list[Timed] = []
+    e2s_walls: list[list[float]] = []
     with tempfile.TemporaryDirectory(prefix="e2s-vs-neucobench-") as tmp:
         work = Path(tmp)
         inputs = [write_replicate(work, r, ids, X, tasks) for r in range(args.seeds)]
         # warm-up: file cache, byte-code caches, first-call allocations (not timed)
         warm = protocol.with_overrides(k_folds=1, epochs=1)
-        run_e2s(*inputs[0], work, warm, args.threads)
+        warm_e2s = run_e2s(*inputs[0], work, warm, args.threads)
         if bench_dir:
             run_neucobench(bench_dir, bench_python, *inputs[0], work, warm, args.threads)
         for r, (emb_csv, labels_dir) in enumerate(inputs):
             order = ("bench", "e2s") if r % 2 == 0 else ("e2s", "bench")
             for which in order:
                 if which == "e2s":
-                    e2s.append(run_e2s(emb_csv, labels_dir, work, protocol, args.threads))
-                    print(f"replicate {r}: e2s evaluate {e2s[-1].wall:.1f} s", flush=True)
+                    runs = [
+                        run_e2s(emb_csv, labels_dir, work, protocol, args.threads)
+                        for _ in range(args.e2s_runs)
+                    ]
+                    e2s_walls.append([run.wall for run in runs])
+                    e2s.append(sorted(runs, key=lambda run: run.wall)[len(runs) // 2])
+                    walls = ", ".join(f"{w:.2f}" for w in e2s_walls[-1])
+                    print(f"replicate {r}: e2s evaluate {walls} s", flush=True)
                 elif bench_dir:
                     bench.append(
                         run_neucobench(
@@ -466,7 +483,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print(f"replicate {r}: NeuCo-Bench {bench[-1].wall:.1f} s", flush=True)
 
-        # in this process, on replicate 0 as read from its files
+        # in this process, on replicate 0 as read from its files (a first read loads the
+        # compiled reader: numba's start-up in this process is counted in the imports row)
+        read_embeddings_csv(inputs[0][0])
         t_read, (ids_r, X_r) = timed_call(read_embeddings_csv, inputs[0][0])
         tasks_r = load_tasks(inputs[0][1])
     with warnings.catch_warnings():
@@ -492,7 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"Seconds for all {per} task(s); subprocess rows are the median over the {args.seeds} "
         "replicate(s) (each replicate is the same amount of work). CPU = user + system seconds of "
-        "that process, all threads; less sensitive than wall time to other jobs on the machine.\n"
+        "that process, all threads; less sensitive than wall time to other jobs on the machine. "
+        f"`e2s evaluate` runs {args.e2s_runs} times per replicate, right after one another, and "
+        "its median run counts: a one-second command is at the mercy of whatever the machine did "
+        "just before (the first run after NeuCo-Bench's minute is often the slowest); every run "
+        "is listed below.\n"
     )
     say("| path | wall s | CPU s | wall s per task | NeuCo-Bench / path, wall | CPU |")
     say("|---|---|---|---|---|---|")
@@ -519,13 +542,15 @@ def main(argv: list[str] | None = None) -> int:
     if bench:
         say("Per replicate (NeuCo-Bench and `e2s evaluate` one after the other):\n")
         say(
-            "| replicate | load (1 min) | NeuCo-Bench wall / CPU s | e2s wall / CPU s | ratio wall | ratio CPU |"
+            "| replicate | load (1 min) | NeuCo-Bench wall / CPU s | e2s median run wall / CPU s "
+            "| every e2s run, wall s | ratio wall | ratio CPU |"
         )
-        say("|---|---|---|---|---|---|")
+        say("|---|---|---|---|---|---|---|")
         for r, (b, e) in enumerate(zip(bench, e2s, strict=True)):
+            walls = ", ".join(f"{w:.2f}" for w in e2s_walls[r])
             say(
                 f"| {r} | {b.load:.1f}, {e.load:.1f} | {b.wall:.1f} / {b.cpu:.1f} | "
-                f"{e.wall:.1f} / {e.cpu:.1f} | {fmt_ratio(b.wall, e.wall)} | "
+                f"{e.wall:.2f} / {e.cpu:.2f} | {walls} | {fmt_ratio(b.wall, e.wall)} | "
                 f"{fmt_ratio(b.cpu, e.cpu)} |"
             )
         say("")
@@ -544,11 +569,17 @@ def main(argv: list[str] | None = None) -> int:
             f"end to end (`e2s evaluate` against the loop's compute alone) "
             f"{fmt_ratio(loop.wall, e2s_wall)} wall, {fmt_ratio(loop.cpu, e2s_cpu)} CPU."
         )
+    rest = e2s_wall - t_imports.wall - t_read.wall - t_eval.wall
     say(
-        f"\nWhere `e2s evaluate`'s {e2s_wall:.1f} s wall / {e2s_cpu:.1f} CPU-s go (replicate "
-        f"median): interpreter start-up and imports {t_imports.wall:.1f} s / {t_imports.cpu:.1f} "
-        f"CPU-s (measured alone), reading the CSV {t_read.wall:.1f} s / {t_read.cpu:.1f} CPU-s, "
-        f"`evaluate()` {t_eval.wall:.1f} s / {t_eval.cpu:.1f} CPU-s (the in-process row).\n"
+        f"\nWhere `e2s evaluate`'s {e2s_wall:.2f} s wall / {e2s_cpu:.2f} CPU-s go (replicate "
+        f"median): interpreter start-up and imports {t_imports.wall:.2f} s / "
+        f"{t_imports.cpu:.2f} CPU-s (measured alone), reading the CSV {t_read.wall:.2f} s / "
+        f"{t_read.cpu:.2f} CPU-s, `evaluate()` {t_eval.wall:.2f} s / {t_eval.cpu:.2f} CPU-s "
+        f"(the in-process row); the remaining {rest:.2f} s is numba loading its compiled code"
+        f" on the process's first call, the labels, writing the results and exit. "
+        f"The untimed warm-up run before the replicates (K = 1, 1 epoch) "
+        f"took {warm_e2s.wall:.2f} s: it loads the compiled kernels from their cache, or "
+        "compiles them once after an install.\n"
     )
 
     # ---------------------------------------------------------------- Q
@@ -610,16 +641,15 @@ def main(argv: list[str] | None = None) -> int:
         for where, ncalls, tottime in top:
             say(f"| `{where}` | {ncalls} | {tottime:.2f} | {100 * tottime / total:.0f} % |")
         auto = pick_method(args.n, protocol.batch_size, 1, torch.device("cpu"))
-        other = "dense" if auto == "gather" else "gather"
-        alt, alt_folds = other_method(ids_r, X_r, tasks_r, protocol, other)
+        alt, alt_folds = other_method(ids_r, X_r, tasks_r, protocol, auto)
         gap = max(float(np.max(np.abs(alt_folds[t] - t_eval.folds[t]))) for t in names)
         say(
-            f"\nThe trainer's other mini-batch computation, `train_linear_folds(method="
-            f'"{other}")` on the same draws, all tasks in one computation (`method="auto"`, '
-            f"what `evaluate()` uses, picks `{auto}` for n = {args.n} rows): "
-            f"{alt.wall:.2f} s wall / {alt.cpu:.2f} CPU-s for the training alone, against "
-            f"{t_eval.wall:.2f} s / {t_eval.cpu:.2f} CPU-s for `evaluate()`; its fold scores "
-            f"differ from `evaluate()`'s by up to {gap:.1e} "
+            f"\nThe trainer's batched torch computation, `train_linear_folds(method="
+            f'"{auto}")` (what the CPU ran before the compiled `fused` one; the GPU default) on '
+            f"the same draws, all tasks in one computation: {alt.wall:.2f} s wall / "
+            f"{alt.cpu:.2f} CPU-s for the training alone, against {t_eval.wall:.2f} s / "
+            f"{t_eval.cpu:.2f} CPU-s for `evaluate()` (`fused`); its fold scores differ from "
+            f"`evaluate()`'s by up to {gap:.1e} "
             + ("(bit-identical)." if gap == 0 else "(float rounding: not bit-identical).")
         )
     say(f"\nLoad average (1 / 5 / 15 min) at end: {load_text()}.")

@@ -101,12 +101,12 @@ def expected(embeddings: Path, labels: Path, config: dict) -> list[tuple]:
     out: list[tuple] = []
     for t in tasks:
         for k in range(k_folds):
-            out.append(("linear", draws[t.name].init[k]))
+            out.append(("linear", torch.from_numpy(draws[t.name].init[k])))
             for e in range(epochs):
                 out.append(("random_", (), None))
-                out.append(("randperm", t.n_train, draws[t.name].perms[e, k]))
+                out.append(("randperm", t.n_train, torch.from_numpy(draws[t.name].perms[e, k])))
                 out.append(("random_", (), None))
-                out.append(("randperm", t.n_test, draws[t.name].test_perms[e, k]))
+                out.append(("randperm", t.n_test, torch.from_numpy(draws[t.name].test_perms[e, k])))
     return out
 
 

@@ -32,10 +32,10 @@ from e2s_utils.io import atomic_write_json, canonical_json, config_hash, exclusi
 CODE_VERSIONS: dict[str, int] = {
     "store": 1,
     "fusion": 1,
-    "evaluation": 3,
-    "ablation": 2,
-    "long": 2,
-    "controlled": 1,
+    "evaluation": 4,
+    "ablation": 3,
+    "long": 3,
+    "controlled": 2,
 }
 CACHE_FILE = "cache.json"
 

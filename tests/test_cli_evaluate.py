@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_end_to_end_under_a_protocol(labels, tmp_path: Path, capsys) -> None:
         + ["--tasks", "crops", "random_cls", "--plots"]
     )
     assert rc == 0
+    assert gc.isenabled()  # paused for the command only
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["tasks"]) == {"crops", "random_cls"}
     assert len(summary["tasks"]["crops"]["folds"]) == 3

@@ -18,7 +18,7 @@ import torch
 
 from e2s_utils import evaluate as ev
 from e2s_utils.data.labels import LabelTask
-from e2s_utils.evaluate import core, linear
+from e2s_utils.evaluate import core, linear, probe
 from e2s_utils.evaluate.benchmark import (
     StreamTask,
     benchmark_fold_scores,
@@ -29,8 +29,8 @@ from tests.helpers import make_ids
 
 
 def _assert_same(a: np.ndarray, b: np.ndarray, method: str) -> None:
-    """Bit-identical for ``gather``, to float rounding for ``dense``."""
-    if method == "gather":
+    """Bit-identical for ``fused`` and ``gather``, to float rounding for ``dense``."""
+    if method in ("fused", "gather"):
         np.testing.assert_array_equal(a, b)
     else:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -54,11 +54,11 @@ def _problem(n_mat: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list
 
 
 @pytest.mark.parametrize("n_mat", [1, 3])
-@pytest.mark.parametrize("method", ["gather", "dense"])
+@pytest.mark.parametrize("method", ["fused", "gather", "dense"])
 def test_tasks_with_their_own_draws_in_one_computation(method: str, n_mat: int) -> None:
     X, Y, is_cls, splits, draws = _problem(n_mat)
-    init = torch.stack([draws[f"t{j}"].init for j in range(4)])
-    perms = torch.stack([draws[f"t{j}"].perms for j in range(4)], dim=1)
+    init = np.stack([draws[f"t{j}"].init for j in range(4)])
+    perms = np.stack([draws[f"t{j}"].perms for j in range(4)], axis=1)
     kw = {"method": method, "score_fn": benchmark_fold_scores}
     best, hist = ev.train_linear_folds(X, Y, is_cls, splits, init, perms, **kw)  # type: ignore[arg-type]
     lead = (n_mat,) if n_mat > 1 else ()
@@ -82,8 +82,8 @@ def test_tasks_with_their_own_draws_in_one_computation(method: str, n_mat: int) 
 
 def test_per_task_draws_must_fit_the_tasks() -> None:
     X, Y, is_cls, splits, draws = _problem(1)
-    init = torch.stack([draws[f"t{j}"].init for j in range(3)])  # 3 tasks' draws for 4 tasks
-    perms = torch.stack([draws[f"t{j}"].perms for j in range(3)], dim=1)
+    init = np.stack([draws[f"t{j}"].init for j in range(3)])  # 3 tasks' draws for 4 tasks
+    perms = np.stack([draws[f"t{j}"].perms for j in range(3)], axis=1)
     with pytest.raises(ValueError, match="T = 4"):
         ev.train_linear_folds(X, Y, is_cls, splits, init, perms)
     with pytest.raises(ValueError, match="expected"):
@@ -116,7 +116,11 @@ def _tasks(ids: list[str], seed: int) -> dict[str, LabelTask]:
 
 
 def _per_task_reference(
-    ids: list[str], mats: Mapping[str, np.ndarray], tasks: Mapping[str, LabelTask], **kw: object
+    ids: list[str],
+    mats: Mapping[str, np.ndarray],
+    tasks: Mapping[str, LabelTask],
+    method: str,
+    **kw: object,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Every task's fold scores from a computation of its own, with ``evaluate()``'s draws."""
     protocol = ev.get_protocol("paper").with_overrides(**kw)
@@ -128,7 +132,7 @@ def _per_task_reference(
     out: dict[str, dict[str, np.ndarray]] = {}
     for key, X in mats.items():
         dtype = np.float32 if exact else np.float64
-        Xs = torch.from_numpy(ev.standardize_global(X.astype(np.float32), labelled, dtype=dtype))
+        Xs = ev.standardize_global(X.astype(np.float32), labelled, dtype=dtype)
         out[key] = {}
         for name, prep in prepared.items():
             splits = ev.shuffle_splits(len(prep.rows), protocol.k_folds, protocol.seed)
@@ -139,35 +143,35 @@ def _per_task_reference(
                     d, len(splits[0][0]), protocol.k_folds, protocol.epochs, protocol.seed
                 )
             folds, _ = ev.train_linear_folds(
-                Xs[torch.from_numpy(prep.rows)],
-                torch.from_numpy(prep.y[:, None]).float(),
-                torch.tensor([prep.kind == "classification"]),
+                Xs[prep.rows],
+                prep.y[:, None].astype(np.float32),
+                np.array([prep.kind == "classification"]),
                 splits,
                 init,
                 perms,
                 score_fn=benchmark_fold_scores if exact else None,
+                method=method,  # type: ignore[arg-type]
             )
             out[key][name] = folds[:, 0]
     return out
 
 
-@pytest.mark.parametrize("method", ["gather", "dense"])
+@pytest.mark.parametrize("method", ["fused", "gather", "dense"])
 @pytest.mark.parametrize("stream", ["exact", "per_fold"])
 def test_evaluate_groups_tasks_by_rows_and_equals_one_computation_per_task(
     stream: str, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(linear, "pick_method", lambda *args: method)
     rng = np.random.default_rng(11)
     ids = make_ids(120)
     tasks = _tasks(ids, 11)
     mats = {f"m{i}": rng.normal(size=(120, 10)).astype(np.float32) * (i + 1) for i in range(2)}
     kw = {"k_folds": 4, "epochs": 3, "random_stream": stream}
     calls: list[int] = []
-    original = linear.train_linear_folds
+    original = probe.train_linear_folds
 
     def counting(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
         calls.append(args[1].shape[1])  # type: ignore[attr-defined]
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **{**kwargs, "method": method})  # type: ignore[arg-type]
 
     monkeypatch.setattr(core, "train_linear_folds", counting)
     many = ev.evaluate_many(ids, mats, tasks, **kw)  # type: ignore[arg-type]
@@ -176,7 +180,7 @@ def test_evaluate_groups_tasks_by_rows_and_equals_one_computation_per_task(
     one = ev.evaluate(ids, mats["m0"], tasks, **kw)  # type: ignore[arg-type]
     assert sorted(calls) == [1, 2, 3]
     monkeypatch.setattr(core, "train_linear_folds", original)
-    reference = _per_task_reference(ids, mats, tasks, **kw)
+    reference = _per_task_reference(ids, mats, tasks, method, **kw)
     # per-fold stream: tasks on the same rows share their draws and so their units (one weight
     # row each in one product), which rounds differently from a unit per task
     how = method if stream == "exact" else "dense"

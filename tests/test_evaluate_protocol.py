@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import ShuffleSplit
 from torch import nn
 
 from e2s_utils.evaluate import protocol as P
+from e2s_utils.evaluate.torch_rng import TorchCPUGenerator
 
 # ---------------------------------------------------------------- the presets
 
@@ -122,15 +126,43 @@ def test_splits_are_sklearn_shufflesplit(test_size: float) -> None:
         P.shuffle_splits(10, 2, 0, test_size=1.0)
 
 
-def test_the_evaluation_path_does_not_import_sklearn() -> None:
-    """``e2s evaluate`` draws its folds without scikit-learn (about a second of start-up)."""
+def test_e2s_evaluate_runs_without_torch_pandas_or_sklearn(tmp_path: Path) -> None:
+    """A whole ``e2s evaluate`` run imports none of them (each costs a large share of a run)."""
+    from e2s_utils.data.labels import write_task
+    from e2s_utils.store.csv import write_embeddings_csv
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(60)]
+    write_embeddings_csv(tmp_path / "emb.csv", ids, rng.standard_normal((60, 8)))
+    for name, kind in (("reg", "regression"), ("cls", "classification")):
+        values = rng.random(60) if kind == "regression" else (rng.random(60) > 0.5) * 1.0
+        write_task(tmp_path / "labels", name, kind, pd.Series(values, index=ids))
+    args = [
+        "evaluate",
+        "--embeddings",
+        str(tmp_path / "emb.csv"),
+        "--labels",
+        str(tmp_path / "labels"),
+        "--out",
+        str(tmp_path / "out"),
+        "--k-folds",
+        "3",
+        "--epochs",
+        "2",
+    ]
     code = (
-        "import sys; import e2s_utils.cli.evaluate, e2s_utils.evaluate, e2s_utils.store.csv; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')); "
-        "print(bad); sys.exit(1 if bad else 0)"
+        "import sys; from e2s_utils.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = ('sklearn', 'torch', 'pandas', 'scipy.stats', 'scipy.sparse', 'scipy.linalg'); "
+        "bad = sorted(m for m in sys.modules if m.startswith(heavy)); "
+        "print('IMPORTED', bad[:8]); sys.exit(rc or (1 if bad else 0))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "IMPORTED []" in done.stdout
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["tasks"].keys() == {
+        "cls",
+        "reg",
+    }
 
 
 def test_global_scalar_standardisation() -> None:
@@ -186,9 +218,9 @@ def test_linear_init_reproduces_nn_linear() -> None:
     seed = P.fold_seed(42, 3)
     torch.manual_seed(seed)
     ref = nn.Linear(33, 1)
-    init = P.linear_init(33, torch.Generator().manual_seed(seed))
-    torch.testing.assert_close(init[:33], ref.weight.detach()[0], rtol=0, atol=0)
-    torch.testing.assert_close(init[33:], ref.bias.detach(), rtol=0, atol=0)
+    init = P.linear_init(33, TorchCPUGenerator(seed))
+    np.testing.assert_array_equal(init[:33], ref.weight.detach()[0].numpy())
+    np.testing.assert_array_equal(init[33:], ref.bias.detach().numpy())
     assert P.fold_seed(42, 3) == seed
     assert len({P.fold_seed(s, k) for s in (42, 43) for k in range(50)}) == 100
 
@@ -199,5 +231,6 @@ def test_fold_randomness_matches_global_stream_order() -> None:
     torch.manual_seed(P.fold_seed(7, 1))
     lin = nn.Linear(5, 1)
     first, second = torch.randperm(20), torch.randperm(20)
-    torch.testing.assert_close(init[1, :5], lin.weight.detach()[0])
-    assert torch.equal(perms[0, 1], first) and torch.equal(perms[1, 1], second)
+    np.testing.assert_array_equal(init[1, :5], lin.weight.detach()[0].numpy())
+    np.testing.assert_array_equal(perms[0, 1], first.numpy())
+    np.testing.assert_array_equal(perms[1, 1], second.numpy())

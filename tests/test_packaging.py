@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 
+import pytest
+
 from e2s_utils import paths
 
 
@@ -28,4 +30,19 @@ def test_torch_pair_is_pinned_exactly() -> None:
 
 
 def test_console_script_points_at_the_cli() -> None:
-    assert _pyproject()["project"]["scripts"]["e2s"] == "e2s_utils.cli:main"
+    assert _pyproject()["project"]["scripts"]["e2s"] == "e2s_utils.cli:run"
+
+
+def test_run_exits_with_the_commands_status_after_freezing_the_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from e2s_utils import cli
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run()
+    assert exit_info.value.code == 3 and frozen == [True]

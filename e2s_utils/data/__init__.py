@@ -8,7 +8,8 @@ synthetic generator, the real BigEarthNet example patches, the label readers and
 
 from __future__ import annotations
 
-from e2s_utils.data.dataset import CubeDataset, SkipReport, collate_cubes, make_loader
+from typing import TYPE_CHECKING
+
 from e2s_utils.data.reader import (
     DEV_FRACTION,
     DataError,
@@ -20,6 +21,12 @@ from e2s_utils.data.reader import (
     write_cube,
     zarr_metadata,
 )
+from e2s_utils.lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from e2s_utils.data.dataset import CubeDataset, SkipReport, collate_cubes, make_loader
+
+_DATASET_NAMES = ("CubeDataset", "SkipReport", "collate_cubes", "make_loader")
 
 __all__ = [
     "DEV_FRACTION",
@@ -36,3 +43,7 @@ __all__ = [
     "write_cube",
     "zarr_metadata",
 ]
+
+
+#: The dataset names import torch, which reading labels does not need.
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(_DATASET_NAMES, "dataset"))

@@ -9,16 +9,20 @@ classification (NeuCo-Bench itself rejects ``reg``; the dataset card spells one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from e2s_utils.data.reader import DataError
 from e2s_utils.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TaskKind = Literal["regression", "classification"]
 
@@ -76,9 +80,50 @@ class LabelTask:
         """The ids the benchmark counts as labelled for its standardisation statistics."""
         return self.labels.index if self.listed is None else self.listed
 
+    @property
+    def ids(self) -> list[str]:
+        """The labelled ids, in file order."""
+        return list(self.labels.index)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The float64 labels, aligned with :attr:`ids`."""
+        return self.labels.to_numpy(dtype=np.float64)
+
     def __len__(self) -> int:
         """Number of labelled samples."""
         return len(self.labels)
+
+
+@dataclass
+class TaskLabels:
+    """One task's labels as plain arrays (what evaluation needs; no pandas).
+
+    Attributes:
+        name: task name.
+        kind: ``regression`` or ``classification``.
+        ids: the labelled ids (normalised), in file order.
+        values: float64 labels aligned with ``ids``.
+        listed_ids: every id whose label cell is not empty, ``nan`` text included.
+    """
+
+    name: str
+    kind: TaskKind
+    ids: list[str]
+    values: np.ndarray
+    listed_ids: list[str]
+
+    def __len__(self) -> int:
+        """Number of labelled samples."""
+        return len(self.ids)
+
+    def to_task(self) -> LabelTask:
+        """The same labels as a :class:`LabelTask` (a pandas series)."""
+        import pandas as pd
+
+        index = pd.Index(self.ids, name="id")
+        series = pd.Series(self.values, index=index, name=self.name, dtype=np.float64)
+        return LabelTask(self.name, self.kind, series, pd.Index(self.listed_ids, name="id"))
 
 
 def normalize_id(value: str) -> str:
@@ -138,8 +183,8 @@ def parse_task_filename(path: Path) -> tuple[str, TaskKind]:
     return name, kind
 
 
-def read_task(path: Path) -> LabelTask:
-    """Read one label file.
+def read_task_labels(path: Path) -> TaskLabels:
+    """Read one label file as plain arrays (no pandas).
 
     Args:
         path: ``<task>__<type>.csv`` with ``id`` and ``label`` columns (extra columns ignored).
@@ -153,45 +198,76 @@ def read_task(path: Path) -> LabelTask:
     path = Path(path)
     name, kind = parse_task_filename(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (csv.Error, UnicodeDecodeError) as err:
         raise LabelError(f"cannot parse label file {path}: {err}") from err
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in ("id", "label") if c not in frame.columns]
+    if not rows:
+        raise LabelError(f"cannot parse label file {path}: the file is empty")
+    header = [c.strip() for c in rows[0]]
+    missing = [c for c in ("id", "label") if c not in header]
     if missing:
         raise LabelError(
-            f"label file {path} lacks column(s) {missing} (found {list(frame.columns)}); "
+            f"label file {path} lacks column(s) {missing} (found {header}); "
             "a label file needs an 'id' and a 'label' column"
         )
-    raw = frame["label"].str.strip()
-    keep = raw != ""
-    raw = raw[keep]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & ~raw.str.lower().isin(["nan"])
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        bad_id = frame["id"][keep].iloc[row]
-        raise LabelError(
-            f"label file {path}: label {raw.iloc[row]!r} of id {bad_id!r} is not a number; "
-            "labels must be floats (leave the cell empty to skip a sample)"
-        )
-    listed = pd.Index(normalize_ids(frame["id"][raw.index]), name="id")
-    values = values[~values.isna()]
-    ids = normalize_ids(frame["id"][values.index])
+    at_id, at_label = header.index("id"), header.index("label")
+    ids: list[str] = []
+    values: list[float] = []
+    listed: list[str] = []
+    for row in rows[1:]:
+        raw = row[at_label].strip() if at_label < len(row) else ""
+        if raw == "":
+            continue
+        sample = normalize_id(row[at_id] if at_id < len(row) else "")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isnan(value) and raw.lower() != "nan":
+            raise LabelError(
+                f"label file {path}: label {raw!r} of id {sample!r} is not a number; "
+                "labels must be floats (leave the cell empty to skip a sample)"
+            )
+        listed.append(sample)
+        if not math.isnan(value):
+            ids.append(sample)
+            values.append(value)
     if any(i == "" for i in ids):
         raise LabelError(f"label file {path} has a row with an empty id; remove it")
-    series = pd.Series(values.to_numpy(dtype=np.float64), index=pd.Index(ids, name="id"), name=name)
-    dup = series.index[series.index.duplicated()].unique()
-    if len(dup):
+    seen: set[str] = set()
+    dup = list(dict.fromkeys(i for i in ids if i in seen or seen.add(i)))  # type: ignore[func-returns-value]
+    if dup:
         raise LabelError(
             f"label file {path} lists {len(dup)} id(s) more than once (first: {dup[0]!r}); "
             "keep one label per id"
         )
-    return LabelTask(name=name, kind=kind, labels=series, listed=listed)
+    return TaskLabels(name, kind, ids, np.asarray(values, dtype=np.float64), listed)
+
+
+def read_task(path: Path) -> LabelTask:
+    """Read one label file (:func:`read_task_labels`) as a :class:`LabelTask`.
+
+    Raises:
+        LabelError: missing columns, a non-numeric label, or a duplicated id.
+    """
+    return read_task_labels(path).to_task()
+
+
+Task = TypeVar("Task", LabelTask, TaskLabels)
 
 
 def load_tasks(labels_dir: Path, task_filter: list[str] | None = None) -> dict[str, LabelTask]:
-    """Load every ``<task>__<type>.csv`` of a labels folder.
+    """Load every ``<task>__<type>.csv`` of a labels folder (see :func:`load_task_labels`)."""
+    return load_task_labels(labels_dir, task_filter, read_task)
+
+
+def load_task_labels(
+    labels_dir: Path,
+    task_filter: list[str] | None = None,
+    reader: Callable[[Path], Task] = read_task_labels,  # type: ignore[assignment]
+) -> dict[str, Task]:
+    """Load every ``<task>__<type>.csv`` of a labels folder, by default as plain arrays.
 
     Args:
         labels_dir: the folder (e.g. ``<dataset root>/labels``).
@@ -213,7 +289,7 @@ def load_tasks(labels_dir: Path, task_filter: list[str] | None = None) -> dict[s
     files = sorted(labels_dir.glob("*.csv"))
     if not files:
         raise LabelError(f"labels folder {labels_dir} holds no '<task>__<type>.csv' file")
-    tasks: dict[str, LabelTask] = {}
+    tasks: dict[str, Task] = {}
     sources: dict[str, Path] = {}
     wanted = None if task_filter is None else set(task_filter)
     for path in files:
@@ -226,7 +302,7 @@ def load_tasks(labels_dir: Path, task_filter: list[str] | None = None) -> dict[s
                 f"in {labels_dir}; keep one"
             )
         sources[name] = path
-        tasks[name] = read_task(path)
+        tasks[name] = reader(path)
     if wanted is not None:
         absent = sorted(wanted - set(tasks))
         if absent:
@@ -263,6 +339,8 @@ def write_task(labels_dir: Path, name: str, kind: TaskKind, series: pd.Series) -
         raise LabelError(
             f"task {name!r} is a {SUFFIX_KINDS[suffix]} task in SSL4EO-S12-downstream, not {kind}"
         )
+    import pandas as pd
+
     labels_dir = Path(labels_dir)
     labels_dir.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(
@@ -276,6 +354,8 @@ def write_task(labels_dir: Path, name: str, kind: TaskKind, series: pd.Series) -
 
 def labels_frame(tasks: Mapping[str, LabelTask]) -> pd.DataFrame:
     """Every task's labels in long form: columns ``task``, ``kind``, ``id``, ``label``."""
+    import pandas as pd
+
     columns = ["task", "kind", "id", "label"]
     parts = [
         pd.DataFrame(

@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import torch
+import numpy as np
 
-from e2s_utils.evaluate.protocol import TEST_SIZE, linear_init
+from e2s_utils.evaluate.protocol import TEST_SIZE, sigmoid32
+from e2s_utils.evaluate.torch_rng import TorchCPUGenerator
 
 #: The benchmark's seed: its global seeding and ShuffleSplit's ``random_state``.
 BENCHMARK_SEED = 42
@@ -62,9 +63,9 @@ class TaskDraws:
     """
 
     name: str
-    init: torch.Tensor
-    perms: torch.Tensor
-    test_perms: torch.Tensor
+    init: np.ndarray
+    perms: np.ndarray
+    test_perms: np.ndarray
 
 
 def split_sizes(n: int, test_size: float = TEST_SIZE) -> tuple[int, int]:
@@ -89,39 +90,26 @@ def benchmark_stream(
     Returns:
         Task name -> :class:`TaskDraws`, in task order.
     """
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    # the loader's base seed, ``torch.empty((), dtype=torch.int64).random_()``, drawn into one
-    # reused tensor and each permutation written in place: the same draws with a third of the
-    # per-draw Python overhead (tens of thousands of draws for 11 tasks)
-    base_seed = torch.empty((), dtype=torch.int64)
+    gen = TorchCPUGenerator(int(seed))
     out: dict[str, TaskDraws] = {}
     for task in tasks:
-        init = torch.empty(k_folds, d + 1)
-        perms = torch.empty(k_folds, epochs, task.n_train, dtype=torch.int64)
-        test_perms = torch.empty(k_folds, epochs, task.n_test, dtype=torch.int64)
+        init = np.empty((k_folds, d + 1), dtype=np.float32)
+        perms = np.empty((epochs, k_folds, task.n_train), dtype=np.int64)
+        test_perms = np.empty((epochs, k_folds, task.n_test), dtype=np.int64)
         for k in range(k_folds):
-            init[k] = linear_init(d, gen)
-            train_k, test_k = perms[k], test_perms[k]
-            for e in range(epochs):
-                base_seed.random_(generator=gen)
-                torch.randperm(task.n_train, generator=gen, out=train_k[e])
-                base_seed.random_(generator=gen)
-                torch.randperm(task.n_test, generator=gen, out=test_k[e])
-        out[task.name] = TaskDraws(
-            task.name, init, perms.transpose(0, 1), test_perms.transpose(0, 1)
-        )
+            init[k] = gen.linear_init(d)
+            gen.loader_epochs(perms[:, k], test_perms[:, k])
+        out[task.name] = TaskDraws(task.name, init, perms, test_perms)
     return out
 
 
-def benchmark_fold_scores(
-    logits: torch.Tensor, targets: torch.Tensor, is_cls: torch.Tensor
-) -> torch.Tensor:
+def benchmark_fold_scores(logits: Any, targets: Any, is_cls: Any) -> np.ndarray:
     """Test scores per fold and task as the benchmark's metric library computes them.
 
     R² in float32 with ``tss = sum(y^2) - sum(y)^2 / m``; ``|rss| <= 1e-4`` scores 1 and
     ``|tss| <= 1e-4`` scores 0. Binary F1 at 0.5 after a sigmoid (unless every output already lies
     in [0, 1]); a NaN output counts as a negative prediction. A drop-in ``score_fn`` for
-    :func:`~e2s_utils.evaluate.linear.train_linear_folds`.
+    :func:`~e2s_utils.evaluate.probe.train_linear_folds`.
 
     Args:
         logits: ``(K, m, T)`` probe outputs on each fold's test rows.
@@ -131,32 +119,32 @@ def benchmark_fold_scores(
     Returns:
         ``(K, T)`` float64 scores.
     """
-    logits, targets = logits.float(), targets.float()
-    out = torch.empty(logits.shape[::2], dtype=torch.float64, device=logits.device)
-    reg = ~is_cls.to(logits.device)
-    if bool(reg.any()):
+    logits = np.asarray(logits, dtype=np.float32)
+    targets = np.asarray(targets, dtype=np.float32)
+    out = np.empty(logits.shape[::2], dtype=np.float64)
+    reg = ~np.asarray(is_cls, dtype=bool)
+    if reg.any():
         y, p = targets[:, :, reg], logits[:, :, reg]
-        m = y.shape[1]
-        sum_obs = y.sum(dim=1)
-        rss = ((y - p) ** 2).sum(dim=1)
-        tss = (y * y).sum(dim=1) - sum_obs * (sum_obs / m)
-        zero = torch.zeros_like(rss)
-        rss_big = ~torch.isclose(rss, zero, atol=R2_ATOL)
-        tss_big = ~torch.isclose(tss, zero, atol=R2_ATOL)
-        r2 = torch.ones_like(rss)
+        m = np.float32(y.shape[1])
+        sum_obs = y.sum(axis=1)
+        rss = ((y - p) ** 2).sum(axis=1)
+        tss = (y * y).sum(axis=1) - sum_obs * (sum_obs / m)
+        rss_big = ~(np.abs(rss) <= R2_ATOL)  # NaN counts as big, as torch.isclose does
+        tss_big = ~(np.abs(tss) <= R2_ATOL)
+        r2 = np.ones_like(rss)
         both = rss_big & tss_big
         r2[both] = 1 - rss[both] / tss[both]
         r2[rss_big & ~tss_big] = 0.0
-        out[:, reg] = r2.double()
+        out[:, reg] = r2
     cls = ~reg
-    if bool(cls.any()):
+    if cls.any():
         z, truth = logits[:, :, cls], targets[:, :, cls] == 1
-        in_unit = ((z >= 0) & (z <= 1)).all(dim=1, keepdim=True)
-        pred = torch.where(in_unit, z, torch.sigmoid(z)) > 0.5  # NaN -> False
-        tp = (pred & truth).sum(dim=1).float()
-        fp = (pred & ~truth).sum(dim=1).float()
-        fn = (~pred & truth).sum(dim=1).float()
+        in_unit = ((z >= 0) & (z <= 1)).all(axis=1, keepdims=True)
+        pred = np.where(in_unit, z, sigmoid32(z)) > 0.5  # NaN -> False
+        tp = (pred & truth).sum(axis=1).astype(np.float32)
+        fp = (pred & ~truth).sum(axis=1).astype(np.float32)
+        fn = (~pred & truth).sum(axis=1).astype(np.float32)
         denom = 2 * tp + fp + fn
-        f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(denom))
-        out[:, cls] = f1.double()
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.float32(0.0))
+        out[:, cls] = f1
     return out

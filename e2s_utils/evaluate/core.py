@@ -22,12 +22,11 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from e2s_utils.data.labels import LabelTask, embedding_id
+from e2s_utils.data.labels import LabelTask, TaskLabels, embedding_id
 from e2s_utils.errors import E2SError
 from e2s_utils.evaluate.benchmark import (
     StreamTask,
@@ -35,7 +34,7 @@ from e2s_utils.evaluate.benchmark import (
     benchmark_stream,
     split_sizes,
 )
-from e2s_utils.evaluate.linear import train_linear_folds
+from e2s_utils.evaluate.probe import train_linear_folds
 from e2s_utils.evaluate.protocol import (
     PROBES,
     Probe,
@@ -48,7 +47,13 @@ from e2s_utils.evaluate.protocol import (
     summarize_folds,
 )
 from e2s_utils.evaluate.results import EvalResult, TaskResult
-from e2s_utils.evaluate.ridge import ridge_folds
+
+if TYPE_CHECKING:
+    import torch
+
+
+AnyTask = LabelTask | TaskLabels
+"""A task's labels: a pandas series (:class:`LabelTask`) or plain arrays (:class:`TaskLabels`)."""
 
 
 class EvaluationError(E2SError, ValueError):
@@ -115,17 +120,17 @@ def prepare_matrix(
     return norm, X
 
 
-def prepare_task(task: LabelTask, row_of: Mapping[str, int], normalize: bool) -> PreparedTask:
+def prepare_task(task: AnyTask, row_of: Mapping[str, int], normalize: bool) -> PreparedTask:
     """A task's rows (ids present in both files, label-file order) and its scaled labels.
 
     Raises:
         EvaluationError: for a classification task whose labels are not binary.
     """
-    labels = task.labels.dropna()
-    present = np.fromiter((i in row_of for i in labels.index), dtype=bool, count=len(labels))
-    kept = labels[present]
-    rows = np.array([row_of[i] for i in kept.index], dtype=np.int64)
-    y = kept.to_numpy(dtype=np.float64)
+    values, ids = task.values, task.ids
+    labelled = ~np.isnan(values)
+    present = labelled & np.fromiter((i in row_of for i in ids), dtype=bool, count=len(ids))
+    rows = np.array([row_of[i] for i, p in zip(ids, present, strict=True) if p], dtype=np.int64)
+    y = values[present]
     if len(y) and normalize:
         y = minmax_scale(y)
         if np.isnan(y).all():
@@ -140,11 +145,11 @@ def prepare_task(task: LabelTask, row_of: Mapping[str, int], normalize: bool) ->
                 f"classification task {task.name!r} has labels other than two classes "
                 f"(scaled values {np.unique(y)[:5]}...); classification labels must be binary"
             )
-    return PreparedTask(task.name, task.kind, rows, y, int((~present).sum()))
+    return PreparedTask(task.name, task.kind, rows, y, int((labelled & ~present).sum()))
 
 
 def select_tasks(
-    tasks: Mapping[str, LabelTask], protocol: Protocol, task_filter: Sequence[str] | None
+    tasks: Mapping[str, AnyTask], protocol: Protocol, task_filter: Sequence[str] | None
 ) -> list[str]:
     """The names of the tasks to score: the filter (or all), minus the protocol's exclusions.
 
@@ -166,6 +171,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -174,7 +181,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-Randomness = dict[str, tuple[torch.Tensor, torch.Tensor]]
+Randomness = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def draw_randomness(prepared: list[PreparedTask], d: int, protocol: Protocol) -> Randomness | None:
@@ -193,30 +200,39 @@ def draw_randomness(prepared: list[PreparedTask], d: int, protocol: Protocol) ->
 
 
 def _score_group(
-    X: torch.Tensor,
+    X: np.ndarray,
     members: list[PreparedTask],
     protocol: Protocol,
     probe: Probe,
     randomness: Randomness | None,
-    cache: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    cache: dict[int, tuple[np.ndarray, np.ndarray]],
+    device: str | torch.device,
+    threads: int | None,
 ) -> np.ndarray:
     """Fold scores ``(M, K, T)`` of tasks sharing the same rows, for each of ``M`` matrices.
 
     ``X`` is ``(M, n, d)``. In the exact stream each task brings its own draws (its probes are
     units of their own in the one computation); in the per-fold stream the tasks share them.
     """
-    device = X.device
     rows = members[0].rows
     splits = shuffle_splits(len(rows), protocol.k_folds, protocol.seed)
-    xg = X[:, torch.from_numpy(rows).to(device)]
-    yg = torch.from_numpy(np.stack([m.y for m in members], axis=1)).float().to(device)
-    is_cls = torch.tensor([m.kind == "classification" for m in members])
+    xg = X[:, rows]
+    yg = np.stack([m.y for m in members], axis=1).astype(np.float32)
+    is_cls = np.array([m.kind == "classification" for m in members])
     if probe == "ridge":
-        return np.stack([ridge_folds(x, yg, is_cls, splits)[0] for x in xg])
+        import torch
+
+        from e2s_utils.evaluate.ridge import ridge_folds
+
+        dev = torch.device(device)
+        y_t, cls_t = torch.from_numpy(yg).to(dev), torch.from_numpy(is_cls)
+        return np.stack(
+            [ridge_folds(torch.from_numpy(x).to(dev), y_t, cls_t, splits)[0] for x in xg]
+        )
     n_train = len(splits[0][0])
     if randomness is not None:  # (T, K, d + 1) and (epochs, T, K, n_train): each task its own
-        init = torch.stack([randomness[m.name][0] for m in members])
-        perms = torch.stack([randomness[m.name][1] for m in members], dim=1)
+        init = np.stack([randomness[m.name][0] for m in members])
+        perms = np.stack([randomness[m.name][1] for m in members], axis=1)
     else:
         if n_train not in cache:
             cache[n_train] = fold_randomness(
@@ -235,6 +251,8 @@ def _score_group(
         weight_decay=protocol.weight_decay,
         batch_size=protocol.batch_size,
         score_fn=score_fn,
+        device=device,
+        threads=threads,
     )
     return folds
 
@@ -250,7 +268,7 @@ def _empty_result(prep: PreparedTask, k_folds: int) -> TaskResult:
 def evaluate(
     ids: Sequence[str],
     X: np.ndarray,
-    tasks: Mapping[str, LabelTask],
+    tasks: Mapping[str, AnyTask],
     *,
     protocol: Protocol | str = "paper",
     probe: Probe = "linear",
@@ -272,10 +290,11 @@ def evaluate(
             ``neuco_current``).
         probe: ``linear`` (the benchmark's probe) or ``ridge`` (the converged probe).
         embedding_dim: expected dimension: more columns is an error, fewer are zero-padded.
-        device: torch device of the computation.
+        device: device of the computation (the CPU: the compiled ``fused`` probe; other
+            devices: torch's batched products).
         task_filter: score only these tasks.
         progress: show a progress bar over task groups.
-        num_threads: torch CPU threads for this call (restored afterwards).
+        num_threads: CPU threads for this call (torch's setting restored afterwards).
         **overrides: protocol fields to change (``k_folds=5``, ``epochs=10`` ...), recorded.
 
     Returns:
@@ -302,7 +321,7 @@ def evaluate(
 def evaluate_many(
     ids: Sequence[str],
     matrices: Mapping[str, np.ndarray],
-    tasks: Mapping[str, LabelTask],
+    tasks: Mapping[str, AnyTask],
     *,
     protocol: Protocol | str = "paper",
     probe: Probe = "linear",
@@ -346,11 +365,12 @@ def evaluate_many(
     for key, Xn in standardised.items():
         widths.setdefault(Xn.shape[1], []).append(key)
     out: dict[str, EvalResult] = {}
-    with torch_threads(num_threads):
+    uses_torch = probe == "ridge" or str(device).split(":")[0] != "cpu"
+    with torch_threads(num_threads if uses_torch else None):
         for keys in widths.values():
             stack = np.stack([standardised[k] for k in keys])
             scored = _score_tasks(
-                stack, [prepared[n] for n in names], protocol, probe, device, progress
+                stack, [prepared[n] for n in names], protocol, probe, device, progress, num_threads
             )
             for key, results in zip(keys, scored, strict=True):
                 out[key] = _result(results, probe, protocol, standardised[key].shape[1], len(ids))
@@ -358,7 +378,7 @@ def evaluate_many(
 
 
 def _prepare_tasks(
-    norm_ids: list[str], tasks: Mapping[str, LabelTask], names: list[str], protocol: Protocol
+    norm_ids: list[str], tasks: Mapping[str, AnyTask], names: list[str], protocol: Protocol
 ) -> tuple[dict[str, PreparedTask], np.ndarray]:
     """Every task's rows and labels, and the rows the standardisation statistics are taken over."""
     row_of = {i: r for r, i in enumerate(norm_ids)}
@@ -378,7 +398,7 @@ def _prepare_tasks(
         raise EvaluationError(
             "no embedding id matches any label id; ids must be the bare sample ids "
             f"(embedding ids look like {norm_ids[:2]}, label ids like "
-            f"{[list(t.labels.index[:2]) for t in tasks.values()][:1]})"
+            f"{[list(t.ids[:2]) for t in tasks.values()][:1]})"
         )
     return prepared, labelled
 
@@ -404,6 +424,7 @@ def _score_tasks(
     probe: Probe,
     device: str | torch.device,
     progress: bool,
+    threads: int | None,
 ) -> list[dict[str, TaskResult]]:
     """Every task's result for each of the ``M`` matrices of ``X`` ``(M, n, d)``."""
     from tqdm.auto import tqdm
@@ -418,10 +439,9 @@ def _score_tasks(
                 r[prep.name] = _empty_result(prep, protocol.k_folds)
         else:  # tasks on the same rows: one computation (each with its own draws if exact)
             groups.setdefault(tuple(prep.rows.tolist()), []).append(prep)
-    Xt = torch.from_numpy(X).to(torch.device(device))
-    cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for members in tqdm(groups.values(), desc=f"{probe} probe", disable=not progress):
-        folds = _score_group(Xt, members, protocol, probe, randomness, cache)  # (M, K, T)
+        folds = _score_group(X, members, protocol, probe, randomness, cache, device, threads)
         for m_idx, r in enumerate(results):
             for j, m in enumerate(members):
                 f = folds[m_idx, :, j]

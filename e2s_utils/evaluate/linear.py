@@ -1,31 +1,25 @@
-"""The benchmark's linear probe, every fold, task and matrix of one set of rows trained at once.
+"""The probe's torch computations (``gather`` and ``dense``): all units, batched, on any device.
 
-A *unit* is one independent ``Linear(d, 1)`` probe: one fold of one task on one embedding matrix
-(or one fold of several tasks that share every random number, which then share the unit's rows:
-one weight row per task). Unit ``u`` starts from its own initialisation, visits its training
-rows in its own order each epoch and keeps its own AdamW moments; all units advance together, a
-few batched matrix products per step, with a hand-written AdamW that performs
-``torch.optim.AdamW``'s single-tensor update operation for operation. A plain per-fold loop of the
-same protocol (``benchmarks/evaluate_speed.py``) agrees with it to float tolerance. Written by hand
-because no library trains thousands of tiny independent probes in one batched computation.
+The units of :mod:`~e2s_utils.evaluate.probe` advance together, a few batched matrix products per
+step, with a hand-written AdamW that performs ``torch.optim.AdamW``'s single-tensor update
+operation for operation. The default on a GPU; on the CPU the compiled ``fused`` computation
+(:mod:`~e2s_utils.evaluate.fused`) is several times faster. Written by hand because no library
+trains thousands of tiny independent probes in one batched computation.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from e2s_utils.evaluate.protocol import ADAM_BETAS, ADAM_EPS, fold_scores_from_logits
+from e2s_utils.evaluate.protocol import ADAM_BETAS, ADAM_EPS
 
-ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-"""Epoch-end scoring: ``(logits (U, m, T), targets (U, m, T), is_cls (T,)) -> (U, T)``."""
-
-Method = Literal["auto", "gather", "dense"]
+if TYPE_CHECKING:
+    from e2s_utils.evaluate.probe import Units
 
 #: Bytes of mini-batch rows the ``gather`` computation copies per inner iteration on the CPU: a
 #: few units at a time, so that the rows are still in cache for the backward product. Measured
@@ -71,106 +65,39 @@ def pick_method(n_rows: int, batch_size: int, tasks_per_unit: int, device: torch
     return "dense" if n_rows <= limit else "gather"
 
 
-def train_linear_folds(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    is_cls: torch.Tensor,
-    splits: Sequence[tuple[np.ndarray, np.ndarray]],
-    init: torch.Tensor,
-    perms: torch.Tensor,
-    *,
-    lr: float = 1e-3,
-    weight_decay: float = 0.01,
-    batch_size: int = 64,
-    method: Method = "auto",
-    score_fn: ScoreFn | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train every fold of every task (and every matrix) of the probe on the same rows at once.
+def train_units_torch(
+    units: Units,
+    lr: float,
+    weight_decay: float,
+    batch_size: int,
+    method: str,
+    on_epoch: Callable[[int, np.ndarray], None],
+    device: str | torch.device = "cpu",
+) -> None:
+    """Train every unit with batched torch products on ``device`` (``gather`` or ``dense``).
 
-    Fold ``k`` of task ``t`` is an independent ``Linear(d, 1)``. Its initialisation and
-    mini-batch orders are either shared by all tasks (``init`` ``(K, d + 1)``, ``perms``
-    ``(epochs, K, n_train)``: the ``per_fold`` stream, where tasks on the same rows draw the same
-    numbers; the tasks then also share each fold's mini-batch rows) or the task's own (``init``
-    ``(T, K, d + 1)``, ``perms`` ``(epochs, T, K, n_train)``: the ``exact`` stream, where every
-    task draws its own). Each probe has its own AdamW moments, its own labels and its own scores;
-    all advance together, a few batched matrix products per step. ``X`` may hold ``M`` embedding
-    matrices of the same rows (every checkpoint of a run, say): each is probed with the same folds
-    and random numbers, as separate evaluations of it would be, in one computation.
-
-    Two equivalent ways to compute a step's outputs and gradients: ``gather`` copies each
-    probe's mini-batch rows and multiplies batch-wise (cost ~ B·d per probe, best for many rows);
-    ``dense`` multiplies all rows by all probes' weights and scatters the residuals back (two
-    ``(n, d) x (d, probes)`` products, no copy; best for few rows). ``auto`` picks by
-    :func:`pick_method`. The two agree to float rounding.
-
-    Args:
-        X: ``(n, d)`` or ``(M, n, d)`` float32 standardised embeddings of the task rows.
-        Y: ``(n, T)`` float32 scaled labels (same device).
-        is_cls: ``(T,)`` bool, classification tasks.
-        splits: K ``(train_idx, test_idx)`` pairs, all with the same sizes.
-        init: ``(K, d + 1)`` (shared) or ``(T, K, d + 1)`` (per task) initial weight and bias.
-        perms: ``(epochs, K, n_train)`` (shared) or ``(epochs, T, K, n_train)`` (per task)
-            mini-batch orders: positions into each fold's ``train_idx``.
-        lr: AdamW learning rate.
-        weight_decay: AdamW (decoupled) weight decay.
-        batch_size: mini-batch size (the last batch of an epoch is smaller).
-        method: ``gather``, ``dense`` or ``auto``.
-        score_fn: epoch-end scoring (default :func:`fold_scores_from_logits`; the ``exact``
-            protocol mode passes the benchmark's own rules).
-
-    Returns:
-        ``best`` ``(K, T)`` (``(M, K, T)`` for several matrices) best epoch-end test score per
-        fold and task (NaN where no epoch scored), and ``history`` ``(epochs, K, T)`` (``(epochs,
-        M, K, T)``) every epoch-end test score.
-
-    Raises:
-        ValueError: for ``init`` / ``perms`` shapes that do not fit the folds and tasks.
+    The arguments are those of :func:`~e2s_utils.evaluate.fused.train_units_fused`, with
+    ``method`` (``gather``, ``dense`` or ``auto``: :func:`pick_method`) and ``device`` in place of
+    its thread count.
     """
-    device = X.device
-    X3 = X if X.dim() == 3 else X[None]
-    n_mat, n, d = X3.shape
-    k_folds, n_tasks = len(splits), Y.shape[1]
-    per_task = init.dim() == 3
-    if per_task != (perms.dim() == 4) or (per_task and init.shape[0] != n_tasks):
-        raise ValueError(
-            f"init {tuple(init.shape)} and perms {tuple(perms.shape)}: expected (K, d + 1) and "
-            f"(epochs, K, n_train), or (T, K, d + 1) and (epochs, T, K, n_train) with T = {n_tasks}"
-        )
-    epochs = perms.shape[0]
-    ones = torch.ones(n_mat, n, 1, dtype=X.dtype, device=device)
-    Xa = torch.cat([X3, ones], dim=2).reshape(n_mat * n, d + 1).contiguous()
-    train = torch.as_tensor(np.stack([s[0] for s in splits]), dtype=torch.int64, device=device)
-    test = torch.as_tensor(np.stack([s[1] for s in splits]), dtype=torch.int64, device=device)
-    # units in (matrix, task, fold) order (per task) or (matrix, fold) order (shared draws)
-    slots = n_tasks * k_folds if per_task else k_folds
-    offsets = (torch.arange(n_mat, device=device) * n)[:, None, None]
-    reps = n_tasks if per_task else 1
-    if per_task:
-        cols = torch.arange(n_tasks, device=device).repeat_interleave(k_folds)[:, None]
-    else:
-        cols = torch.arange(n_tasks, device=device)[None].expand(k_folds, n_tasks)
-    units = _Units(
-        Xa=Xa,
-        Y=Y.repeat(n_mat, 1),
-        is_cls=is_cls.to(device),
-        cols=cols.repeat(n_mat, 1),
-        train=(train.repeat(reps, 1)[None] + offsets).reshape(n_mat * slots, -1),
-        test=(test.repeat(reps, 1)[None] + offsets).reshape(n_mat * slots, -1),
-        init=init.to(device=device, dtype=X.dtype).reshape(slots, d + 1).repeat(n_mat, 1),
-        perms=perms.reshape(epochs, slots, perms.shape[-1]).repeat(1, n_mat, 1),
-        n_mat=n_mat,
+    dev = torch.device(device)
+    u = units
+
+    def put(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(dev)
+
+    expanded = _Units(
+        Xa=put(u.Xa),
+        Y=put(np.tile(u.Yt.T, (u.n_mat, 1))),
+        is_cls=put(u.is_cls),
+        cols=put(u.cols),
+        train=put(u.train[u.slot] + u.offset[:, None]),
+        test=put(u.test[u.slot] + u.offset[:, None]),
+        init=put(u.init[u.slot]),
+        perms=torch.from_numpy(np.ascontiguousarray(u.perms[:, u.slot])),
+        n_mat=u.n_mat,
     )
-    history = _train_units(units, lr, weight_decay, batch_size, method, score_fn)
-    if per_task:  # (epochs, M * T * K, 1) -> (epochs, M, K, T)
-        hist = history.reshape(epochs, n_mat, n_tasks, k_folds).transpose(0, 1, 3, 2)
-    else:
-        hist = history.reshape(epochs, n_mat, k_folds, n_tasks)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        best = np.nanmax(hist, axis=0) if len(hist) else np.full(hist.shape[1:], np.nan)
-    if X.dim() == 2:
-        return best[0], hist[:, 0]
-    return best, hist
+    _train_units(expanded, lr, weight_decay, batch_size, method, on_epoch)
 
 
 @dataclass
@@ -211,9 +138,9 @@ def _train_units(
     weight_decay: float,
     batch_size: int,
     method: str,
-    score_fn: ScoreFn | None,
-) -> np.ndarray:
-    """Every unit's epoch-end test scores ``(epochs, U, T)``; see :func:`train_linear_folds`."""
+    on_epoch: Callable[[int, np.ndarray], None],
+) -> None:
+    """Every unit's training, each epoch's test outputs handed to ``on_epoch``."""
     device = u.Xa.device
     n_units, n_train = u.train.shape
     n_cols, epochs = u.cols.shape[1], u.perms.shape[0]
@@ -224,17 +151,15 @@ def _train_units(
     adamw = _AdamW(params, lr, weight_decay)
     step: _GatherStep | _DenseStep
     step = _GatherStep(u, kinds, batch_size) if method == "gather" else _DenseStep(u, kinds)
-    scores = _EpochScores(u, kinds, score_fn or fold_scores_from_logits)
+    test_outputs = _TestOutputs(u, n_cols)
     Yt = u.Y.T.contiguous()  # (C, M * n)
-    history = torch.empty(epochs, n_units, n_cols, dtype=torch.float64, device=device)
     for epoch in range(epochs):
         rows = torch.gather(u.train, 1, u.perms[epoch].to(device))  # (U, n_train), visit order
         y_rows = Yt[u.cols[:, :, None], rows[:, None, :]]  # (U, T, n_train)
         for start in range(0, n_train, batch_size):
             stop = start + batch_size
             adamw.step(step(params, rows[:, start:stop], y_rows[:, :, start:stop]))
-        history[epoch] = scores(params)
-    return history.cpu().numpy()
+        on_epoch(epoch, test_outputs(params).cpu().numpy())
 
 
 class _AdamW:
@@ -340,43 +265,23 @@ class _DenseStep:
         return grad
 
 
-class _EpochScores:
-    """Every unit's test score after an epoch, by the scoring rule of its columns' kinds."""
+class _TestOutputs:
+    """Every unit's outputs on its test rows ``(U, m, T)`` for the current parameters."""
 
-    def __init__(self, u: _Units, kinds: torch.Tensor, score_fn: ScoreFn) -> None:
+    def __init__(self, u: _Units, n_cols: int) -> None:
         n_units, n_test = u.test.shape
         da, device = u.Xa.shape[1], u.Xa.device
-        self.Xa, self.test, self.score_fn = u.Xa, u.test, score_fn
-        self.y_test = u.Y[u.test[:, :, None], u.cols[:, None, :]]  # (U, m, T)
+        self.Xa, self.test = u.Xa, u.test
         self.chunk = max(1, min(n_units, TEST_CHUNK_BYTES // (4 * max(1, n_test) * da)))
         # kept across epochs when every unit's test rows fit, gathered each epoch otherwise
         self.x_test = u.Xa[u.test] if self.chunk == n_units else None
-        self.logits = torch.empty(n_units, n_test, kinds.shape[1], dtype=u.Xa.dtype, device=device)
-        self.groups = _kind_groups(kinds)
+        self.logits = torch.empty(n_units, n_test, n_cols, dtype=u.Xa.dtype, device=device)
 
     def __call__(self, params: torch.Tensor) -> torch.Tensor:
-        """``(U, T)`` float64 scores of the current parameters."""
+        """``(U, m, T)`` test outputs."""
         n_units = params.shape[0]
         for lo in range(0, n_units, self.chunk):
             hi = min(lo + self.chunk, n_units)
             xt = self.x_test if self.x_test is not None else self.Xa[self.test[lo:hi]]
             torch.bmm(xt, params[lo:hi].transpose(1, 2), out=self.logits[lo:hi])  # (c, m, T)
-        scores = torch.empty(params.shape[:2], dtype=torch.float64, device=params.device)
-        for sel, is_cls in self.groups:
-            scores[sel] = self.score_fn(self.logits[sel], self.y_test[sel], is_cls)
-        return scores
-
-
-def _kind_groups(kinds: torch.Tensor) -> list[tuple[torch.Tensor | slice, torch.Tensor]]:
-    """Units grouped by the kinds of their columns: ``(units, is_cls (T,))`` per distinct kind row.
-
-    A group covering every unit is a plain slice, so the scoring of a computation of one kind
-    runs on the whole logits tensor, as a computation of that kind alone would.
-    """
-    patterns, which = torch.unique(kinds.cpu(), dim=0, return_inverse=True)
-    if len(patterns) == 1:
-        return [(slice(None), patterns[0].to(kinds.device))]
-    return [
-        (torch.nonzero(which == i).flatten().to(kinds.device), p.to(kinds.device))
-        for i, p in enumerate(patterns)
-    ]
+        return self.logits

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
-import torch
+
+from e2s_utils.evaluate.torch_rng import TorchCPUGenerator
 
 ProtocolName = Literal["paper", "challenge", "neuco_current"]
 PROTOCOL_NAMES: tuple[ProtocolName, ...] = get_args(ProtocolName)
@@ -221,9 +222,14 @@ def minmax_scale(values: np.ndarray) -> np.ndarray:
     return (values - lo) / (hi - lo)
 
 
-def fold_scores_from_logits(
-    logits: torch.Tensor, targets: torch.Tensor, is_cls: torch.Tensor
-) -> torch.Tensor:
+def sigmoid32(z: np.ndarray) -> np.ndarray:
+    """float32 logistic function (``torch.sigmoid``'s formula; overflow gives 0 or 1)."""
+    z = np.asarray(z, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        return np.float32(1.0) / (np.float32(1.0) + np.exp(-z))
+
+
+def fold_scores_from_logits(logits: Any, targets: Any, is_cls: Any) -> np.ndarray:
     """Test scores per fold and task: R² (regression) or binary F1 (classification).
 
     F1 thresholds exactly as the benchmark's metric does: sigmoid, then > 0.5, unless every test
@@ -238,27 +244,28 @@ def fold_scores_from_logits(
         ``(K, T)`` float64 scores. R² is NaN where the test labels are constant; F1 is 0 where
         there is no positive prediction and no positive label (as the benchmark's metric).
     """
-    out = torch.full(logits.shape[::2], float("nan"), dtype=torch.float64, device=logits.device)
+    logits, targets = np.asarray(logits), np.asarray(targets)
+    is_cls = np.asarray(is_cls, dtype=bool)
+    out = np.full(logits.shape[::2], np.nan, dtype=np.float64)
     reg = ~is_cls
-    if bool(reg.any()):
-        p = logits[:, :, reg].double()
-        y = targets[:, :, reg].double()
-        rss = ((y - p) ** 2).sum(dim=1)
-        tss = ((y - y.mean(dim=1, keepdim=True)) ** 2).sum(dim=1)
-        r2 = 1.0 - rss / tss
-        out[:, reg] = torch.where(tss > 0, r2, torch.full_like(r2, float("nan")))
-    if bool(is_cls.any()):
+    if reg.any():
+        p = logits[:, :, reg].astype(np.float64)
+        y = targets[:, :, reg].astype(np.float64)
+        rss = ((y - p) ** 2).sum(axis=1)
+        tss = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, reg] = np.where(tss > 0, 1.0 - rss / tss, np.nan)
+    if is_cls.any():
         z = logits[:, :, is_cls]
         y = targets[:, :, is_cls] > 0.5
-        in_unit = ((z >= 0) & (z <= 1)).all(dim=1, keepdim=True)
-        pred = torch.where(in_unit, z, torch.sigmoid(z)) > 0.5
-        tp = (pred & y).sum(dim=1).double()
-        fp = (pred & ~y).sum(dim=1).double()
-        fn = (~pred & y).sum(dim=1).double()
+        in_unit = ((z >= 0) & (z <= 1)).all(axis=1, keepdims=True)
+        pred = np.where(in_unit, z, sigmoid32(z)) > 0.5
+        tp = (pred & y).sum(axis=1).astype(np.float64)
+        fp = (pred & ~y).sum(axis=1).astype(np.float64)
+        fn = (~pred & y).sum(axis=1).astype(np.float64)
         denom = 2 * tp + fp + fn
-        f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.zeros_like(denom))
-        nan_rows = torch.isnan(z).any(dim=1)
-        out[:, is_cls] = torch.where(nan_rows, torch.full_like(f1, float("nan")), f1)
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+        out[:, is_cls] = np.where(np.isnan(z).any(axis=1), np.nan, f1)
     return out
 
 
@@ -273,36 +280,34 @@ def fold_seed(seed: int, fold: int) -> int:
     return int((int(state[0]) << 31) ^ int(state[1]))
 
 
-def linear_init(d: int, generator: torch.Generator) -> torch.Tensor:
+def linear_init(d: int, generator: TorchCPUGenerator) -> np.ndarray:
     """Draw a ``Linear(d, 1)`` initialisation exactly as ``nn.Linear`` does from ``generator``.
 
     Returns:
         ``(d + 1,)`` float32: the weight row followed by the bias (weight drawn first).
     """
-    weight = torch.empty(1, d)
-    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
-    bound = 1.0 / math.sqrt(d) if d > 0 else 0.0
-    bias = torch.empty(1).uniform_(-bound, bound, generator=generator)
-    return torch.cat([weight[0], bias])
+    return generator.linear_init(d)
 
 
 def fold_randomness(
     d: int, n_train: int, k_folds: int, epochs: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Every fold's initialisation and per-epoch mini-batch orders in the ``per_fold`` stream.
 
-    Fold ``k`` seeds its own generator with :func:`fold_seed` ``(seed, k)`` and draws, in this
-    order, the probe's weight and bias, then one ``torch.randperm`` of its training rows per epoch.
+    Fold ``k`` seeds its own generator (torch's CPU generator, replayed by
+    :class:`~e2s_utils.evaluate.torch_rng.TorchCPUGenerator`) with :func:`fold_seed` ``(seed, k)``
+    and draws, in this order, the probe's weight and bias, then one ``randperm`` of its training
+    rows per epoch.
 
     Returns:
-        ``init`` ``(K, d + 1)`` float32 and ``perms`` ``(epochs, K, n_train)`` int64 (CPU), the
+        ``init`` ``(K, d + 1)`` float32 and ``perms`` ``(epochs, K, n_train)`` int64, the
         permutations being positions into each fold's training indices.
     """
-    init = torch.empty(k_folds, d + 1)
-    perms = torch.empty(epochs, k_folds, n_train, dtype=torch.int64)
+    init = np.empty((k_folds, d + 1), dtype=np.float32)
+    perms = np.empty((epochs, k_folds, n_train), dtype=np.int64)
     for k in range(k_folds):
-        gen = torch.Generator().manual_seed(fold_seed(seed, k))
-        init[k] = linear_init(d, gen)
+        gen = TorchCPUGenerator(fold_seed(seed, k))
+        init[k] = gen.linear_init(d)
         for e in range(epochs):
-            perms[e, k] = torch.randperm(n_train, generator=gen)
+            gen.randperm(n_train, out=perms[e, k])
     return init, perms

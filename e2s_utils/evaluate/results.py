@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from e2s_utils.io import atomic_write_json, atomic_write_text, finite_or_none, nan_if_none
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -82,6 +84,8 @@ class EvalResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per task (index ``task``): kind, n, mean, std, q, probe."""
+        import pandas as pd
+
         rows = [
             {"task": t.name, "kind": t.kind, "n": t.n, "mean": t.mean, "std": t.std, "q": t.q}
             for t in self.tasks.values()
@@ -92,6 +96,8 @@ class EvalResult:
 
     def folds_frame(self) -> pd.DataFrame:
         """Every fold score in long form: columns ``task``, ``fold``, ``score``."""
+        import pandas as pd
+
         rows = [(t.name, k, float(v)) for t in self.tasks.values() for k, v in enumerate(t.folds)]
         return pd.DataFrame(rows, columns=["task", "fold", "score"])
 
@@ -118,7 +124,30 @@ class EvalResult:
         """Write ``summary.json`` (:meth:`to_dict`) and ``tasks.csv`` into ``out_dir``."""
         out_dir = Path(out_dir)
         atomic_write_json(out_dir / "summary.json", self.to_dict(), indent=2)
-        atomic_write_text(out_dir / "tasks.csv", self.to_frame().to_csv(float_format="%.10g"))
+        atomic_write_text(out_dir / "tasks.csv", self.tasks_csv())
+
+    def tasks_csv(self) -> str:
+        """``tasks.csv``: one row per task, ``task,kind,n,mean,std,q,probe`` (floats ``%.10g``,
+        NaN as an empty cell, as pandas writes it)."""
+
+        def cell(v: float) -> str:
+            return "" if np.isnan(v) else f"{v:.10g}"
+
+        lines = ["task,kind,n,mean,std,q,probe"]
+        for t in self.tasks.values():
+            values = ",".join(cell(float(v)) for v in (t.mean, t.std, t.q))
+            lines.append(f"{t.name},{t.kind},{t.n},{values},{self.probe}")
+        return "\n".join(lines) + "\n"
+
+    def summary_text(self) -> str:
+        """The per-task table as plain text (what ``e2s evaluate`` prints)."""
+        head = f"{'task':<24} {'kind':<14} {'n':>6} {'mean':>8} {'std':>8} {'q':>8}"
+        rows = [head]
+        for t in self.tasks.values():
+            rows.append(
+                f"{t.name:<24} {t.kind:<14} {t.n:>6} {t.mean:>8.3f} {t.std:>8.3f} {t.q:>8.3f}"
+            )
+        return "\n".join(rows)
 
     @classmethod
     def load(cls, out_dir: Path) -> EvalResult:

@@ -99,6 +99,8 @@ def ridge_folds(
         # classification: threshold the ridge output at 0.5 (passed on as a 0/1 probability)
         if bool(is_cls.any()):
             logits = torch.where(is_cls, (logits > 0.5).double(), logits)
-        scores[k] = fold_scores_from_logits(logits, Y[te_t][None], is_cls)[0].cpu().numpy()
+        scores[k] = fold_scores_from_logits(
+            logits.cpu().numpy(), Y[te_t][None].cpu().numpy(), is_cls.cpu().numpy()
+        )[0]
         chosen[k] = alpha_t.cpu().numpy()
     return scores, chosen

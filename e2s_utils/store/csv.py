@@ -4,7 +4,8 @@
 submissions did); :func:`read_embeddings_csv` reads and validates one as the benchmark does
 (embedding columns are the all-digit column names in numeric order, other columns ignored; ids lose
 their ``.zarr`` suffix; empty or NaN cells become 0 with a warning), and names the file and the fix
-for anything it cannot use.
+for anything it cannot use. A well-formed file (header ``id,0,...,D-1``, plain numbers) is read
+by the compiled :mod:`~e2s_utils.store.csv_fast` without pandas; anything else by pandas here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from e2s_utils.data.labels import normalize_id
 from e2s_utils.errors import E2SError
 from e2s_utils.io import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class EmbeddingFileError(E2SError, ValueError):
@@ -45,6 +49,8 @@ def write_embeddings_csv(
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] != len(ids):
         raise EmbeddingFileError(f"need one row per id: {len(ids)} ids, matrix of shape {X.shape}")
+    import pandas as pd
+
     values = X.astype(np.float16) if float16 else X.astype(np.float32)
     frame = pd.DataFrame(values.astype(np.float64), columns=[str(i) for i in range(X.shape[1])])
     frame.insert(0, "id", [normalize_id(i) for i in ids])
@@ -53,6 +59,8 @@ def write_embeddings_csv(
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     if not path.is_file():
         raise EmbeddingFileError(f"embedding file {path} not found; check the path")
     try:
@@ -91,6 +99,14 @@ def read_embeddings_csv(
             repeated ids, a non-numeric cell, or more dimensions than ``embedding_dim``.
     """
     path = Path(path)
+    if path.is_file():  # the common well-formed file: compiled, without pandas
+        from e2s_utils.store.csv_fast import read_embeddings_fast
+
+        fast = read_embeddings_fast(path, embedding_dim)
+        if fast is not None:
+            return fast
+    import pandas as pd
+
     frame = _read_frame(path)
     cols = sorted((c for c in frame.columns if str(c).isdigit()), key=int)
     if not cols:
