@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -50,3 +51,16 @@ def resolve_device(device: str) -> str:
     if device == "auto" and resolved == "cuda" and "LOCAL_RANK" in os.environ:
         resolved = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     return resolved
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Threads for compiled CPU work (the probe, the CSV reader): ``requested``, else torch's setting when torch is in use
+    (a worker process that set one torch thread keeps to one), else ``OMP_NUM_THREADS``, else
+    every core."""
+    if requested:
+        return max(1, int(requested))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, int(env)) if env.isdigit() and int(env) > 0 else max(1, os.cpu_count() or 1)

@@ -144,3 +144,16 @@ def test_labels_frame_is_long_form(tmp_path: Path) -> None:
     ]
     empty = labels_frame({})
     assert empty.empty and list(empty.columns) == ["task", "kind", "id", "label"]
+
+
+def test_plain_array_labels_equal_the_pandas_task(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "crops__regr.csv", "id,label,extra\na.zarr.zip,1.5,x\nb,nan,y\nc,,z\nd,-2e3,w\n"
+    )
+    plain = labels.load_task_labels(tmp_path)["crops"]
+    task = load_tasks(tmp_path)["crops"]
+    assert isinstance(plain, labels.TaskLabels) and plain.kind == task.kind == "regression"
+    assert plain.ids == task.ids == ["a", "d"]
+    np.testing.assert_array_equal(plain.values, task.values)
+    assert plain.listed_ids == list(task.listed_ids) == ["a", "b", "d"]
+    assert len(plain) == len(task) == 2

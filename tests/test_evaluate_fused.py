@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from e2s_utils import evaluate as ev
-from e2s_utils.evaluate import fused
+from e2s_utils import runtime
 from e2s_utils.evaluate.benchmark import (
     StreamTask,
     benchmark_fold_scores,
@@ -78,13 +78,13 @@ def test_fused_equals_the_per_fold_loop(is_cls: bool) -> None:
 def test_cpu_threads_follows_request_then_torch_then_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert fused.cpu_threads(3) == 3
+    assert runtime.cpu_threads(3) == 3
     import torch
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert fused.cpu_threads() == 1
+    assert runtime.cpu_threads() == 1
     monkeypatch.delitem(sys.modules, "torch")
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    assert fused.cpu_threads() == 4
+    assert runtime.cpu_threads() == 4
     monkeypatch.setenv("OMP_NUM_THREADS", "x")
-    assert fused.cpu_threads() >= 1
+    assert runtime.cpu_threads() >= 1

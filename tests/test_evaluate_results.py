@@ -69,3 +69,12 @@ def test_frames_and_fold_scores() -> None:
     scores = res.fold_scores()
     assert set(scores) == {"a", "c"}  # the empty task is left out
     np.testing.assert_array_equal(scores["a"], [0.4, 0.6])
+
+
+def test_tasks_csv_is_what_pandas_writes() -> None:
+    """``tasks.csv`` is written without pandas, byte for byte as pandas writes the task frame."""
+    result = _result()
+    assert result.tasks_csv() == result.to_frame().to_csv(float_format="%.10g")
+    text = result.summary_text().splitlines()
+    assert text[0].split() == ["task", "kind", "n", "mean", "std", "q"]
+    assert text[1].split()[:3] == ["a", "regression", "10"] and len(text) == 4

@@ -145,3 +145,19 @@ def test_the_module_imports_neither_pandas_nor_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_default_threads_follow_the_runtime_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_embeddings_csv(tmp_path / "emb.csv", ["a", "b", "c"], np.eye(3))
+    asked: list[int | None] = []
+
+    def counting(requested: int | None = None) -> int:
+        asked.append(requested)
+        return 1
+
+    monkeypatch.setattr(csv_fast, "cpu_threads", counting)
+    assert read_embeddings_fast(path) is not None
+    assert read_embeddings_csv(path, threads=2)[0] == ["a", "b", "c"]
+    assert asked == [None, 2]

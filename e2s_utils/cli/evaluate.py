@@ -102,7 +102,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         random_stream=args.random_stream,
     )
     tasks = load_task_labels(args.labels)
-    ids, X = read_embeddings_csv(args.embeddings, args.embedding_dim)
+    ids, X = read_embeddings_csv(args.embeddings, args.embedding_dim, args.num_threads)
     result = evaluate(
         ids,
         X,

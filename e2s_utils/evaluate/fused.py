@@ -16,8 +16,6 @@ it against the torch computation and the per-fold reference loop.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -26,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from e2s_utils.evaluate.protocol import ADAM_BETAS, ADAM_EPS
+from e2s_utils.runtime import cpu_threads
 
 if TYPE_CHECKING:
     from e2s_utils.evaluate.probe import Units
@@ -140,19 +139,6 @@ def _epoch(  # noqa: PLR0913  (a compiled kernel takes its arrays one by one)
                 logits[u, j, t] = _dot(Xa, row, W[t])
 
 
-def cpu_threads(requested: int | None = None) -> int:
-    """Threads for the CPU computation: ``requested``, else torch's setting when torch is in use
-    (a worker process that set one torch thread keeps to one), else ``OMP_NUM_THREADS``, else
-    every core."""
-    if requested:
-        return max(1, int(requested))
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return max(1, int(torch.get_num_threads()))
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, int(env)) if env.isdigit() and int(env) > 0 else max(1, os.cpu_count() or 1)
-
-
 def train_units_fused(
     u: Units,
     lr: float,
@@ -170,7 +156,7 @@ def train_units_fused(
         batch_size: mini-batch size (the last batch of an epoch is smaller).
         on_epoch: called after each epoch with its index and the test outputs ``(U, m, T)``
             (a buffer reused by the next epoch).
-        threads: CPU threads (see :func:`cpu_threads`).
+        threads: CPU threads (:func:`~e2s_utils.runtime.cpu_threads`).
     """
     n_units, n_cols = u.cols.shape
     epochs, _, n_train = u.perms.shape

@@ -13,8 +13,8 @@ Three computations of the same steps, equal to float rounding:
   single-tensor update operation for operation (``gather`` is the GPU default).
 
 A plain per-fold loop of the same protocol (``benchmarks/evaluate_speed.py``) agrees with all
-three to float tolerance. This module imports neither torch nor the compiler until a computation
-needs it, so that ``e2s evaluate`` starts in a fraction of a second.
+three to float tolerance. This module imports torch only when a torch computation is asked for, so
+that ``e2s evaluate`` on the CPU never loads it.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def train_linear_folds(
             protocol mode passes the benchmark's own rules).
         device: the computation's device (``cpu`` unless ``X`` is a tensor elsewhere).
         threads: CPU threads of the ``fused`` computation (default
-            :func:`~e2s_utils.evaluate.fused.cpu_threads`).
+            :func:`~e2s_utils.runtime.cpu_threads`).
 
     Returns:
         ``best`` ``(K, T)`` (``(M, K, T)`` for several matrices) best epoch-end test score per

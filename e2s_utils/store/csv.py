@@ -83,13 +83,15 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
 
 def read_embeddings_csv(
-    path: Path, embedding_dim: int | None = None
+    path: Path, embedding_dim: int | None = None, threads: int | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Read and validate a NeuCo-Bench embedding CSV.
 
     Args:
         path: the CSV.
         embedding_dim: expected dimension: more columns is an error, fewer are zero-padded.
+        threads: threads of the compiled reader (default
+            :func:`~e2s_utils.runtime.cpu_threads`).
 
     Returns:
         ``(ids, X)`` with ``X`` float32 ``(n, D)``.
@@ -102,7 +104,7 @@ def read_embeddings_csv(
     if path.is_file():  # the common well-formed file: compiled, without pandas
         from e2s_utils.store.csv_fast import read_embeddings_fast
 
-        fast = read_embeddings_fast(path, embedding_dim)
+        fast = read_embeddings_fast(path, embedding_dim, threads)
         if fast is not None:
             return fast
     import pandas as pd

@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 from e2s_utils.data.labels import normalize_id
+from e2s_utils.runtime import cpu_threads
 
 #: Ids pandas reads as missing (``dtype=str`` keeps them as NaN): such a file falls back.
 _NA_IDS = frozenset(
@@ -211,7 +212,7 @@ def _ids(data: bytes, bounds: np.ndarray) -> list[str] | None:
 
 
 def read_embeddings_fast(
-    path: Path | str, embedding_dim: int | None = None, threads: int = 2
+    path: Path | str, embedding_dim: int | None = None, threads: int | None = None
 ) -> tuple[list[str], np.ndarray] | None:
     """Read a well-formed NeuCo-Bench embedding CSV fast, or return None to fall back.
 
@@ -219,7 +220,8 @@ def read_embeddings_fast(
         path: the CSV.
         embedding_dim: expected dimension: fewer columns are zero-padded; more return None (the
             fallback reader raises the error).
-        threads: contiguous line ranges parsed in parallel (the parser releases the GIL).
+        threads: contiguous line ranges parsed in parallel (the parser releases the GIL);
+            default :func:`~e2s_utils.runtime.cpu_threads`.
 
     Returns:
         ``(ids, X)`` bit for bit as pandas in :func:`~e2s_utils.store.csv.read_embeddings_csv`
@@ -237,7 +239,7 @@ def read_embeddings_fast(
     stop = len(data)
     while stop > head and data[stop - 1] in (_LF, _CR):  # trailing line ends (no copy of data)
         stop -= 1
-    pieces = _chunks(data, head + 1, stop, max(1, threads))
+    pieces = _chunks(data, head + 1, stop, cpu_threads(threads))
     rows = sum(p[2] for p in pieces)
     if rows == 0:
         return None
